@@ -1,0 +1,2 @@
+"""conprune: structured pruning for Conformer-CTC speech recognisers."""
+__version__ = "0.1.0"

@@ -1,0 +1,114 @@
+"""The `conprune` command.
+
+`fit`, `validate`, `test` and `predict` go to LightningCLI (configs in experiments/*.yaml); `data`
+and `tokenizer` are plain subcommands. Bad input the user can fix (`ConpruneError`) is printed as
+one `error:` line with exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from conprune.errors import ConpruneError
+
+LIGHTNING_COMMANDS = {"fit", "validate", "test", "predict"}
+
+
+def run_lightning(argv: list[str]):
+    """LightningCLI with our defaults: vocab linked from the tokenizer size, our own sampler."""
+    from lightning.pytorch.cli import LightningCLI
+
+    from conprune.data.datamodule import LibriSpeechDataModule
+
+    class ConpruneCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser) -> None:
+            parser.link_arguments("data.num_pieces", "model.init_args.vocab_size",
+                                  compute_fn=lambda n: n + 1, apply_on="parse")
+            parser.set_defaults({"trainer.use_distributed_sampler": False})
+
+    return ConpruneCLI(datamodule_class=LibriSpeechDataModule, subclass_mode_model=True, args=argv,
+                save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="conprune", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in sorted(LIGHTNING_COMMANDS):
+        sub.add_parser(name, help=f"LightningCLI {name} (see `conprune {name} --help`)", add_help=False)
+
+    data = sub.add_parser("data", help="corpus: synthesise, download, prepare manifests")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    synth = data_sub.add_parser("synth", help="synthesise the embedded LibriSpeech-layout corpus")
+    synth.add_argument("--root", required=True, type=Path)
+    size = synth.add_mutually_exclusive_group()
+    size.add_argument("--hours", type=float)
+    size.add_argument("--utterances", type=int)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--text", type=Path, help="sentences to speak instead of the Debian texts")
+    synth.add_argument("--workers", type=int, default=2)
+    synth.add_argument("--engines", help="comma-separated subset of TTS engines")
+
+    prep = data_sub.add_parser("prepare", help="write one JSONL manifest per split")
+    prep.add_argument("--root", required=True, type=Path)
+    prep.add_argument("--splits", required=True, help="comma-separated split names (train-960 alias)")
+    prep.add_argument("--out", type=Path, help="manifest dir (default ROOT/manifests)")
+    prep.add_argument("--workers", type=int, default=2)
+
+    down = data_sub.add_parser("download", help="download + verify + extract LibriSpeech from OpenSLR")
+    down.add_argument("--root", required=True, type=Path)
+    down.add_argument("--splits", required=True)
+    down.add_argument("--base-url", default=None)
+
+    tok = sub.add_parser("tokenizer", help="train the SentencePiece unigram tokenizer")
+    tok.add_argument("--root", required=True, type=Path)
+    tok.add_argument("--splits", default="train-clean-100")
+    tok.add_argument("--vocab-size", type=int, default=256, help="number of pieces (blank is extra)")
+    return parser
+
+
+def run_plain(args: argparse.Namespace) -> None:
+    if args.command == "data" and args.data_command == "synth":
+        from conprune.data.synth import synthesize_corpus
+
+        if args.hours is None and args.utterances is None:
+            args.hours = 2.0
+        engines = args.engines.split(",") if args.engines else None
+        out = synthesize_corpus(args.root, hours=args.hours, utterances=args.utterances, seed=args.seed,
+                                text_file=args.text, workers=args.workers, engines=engines)
+        print(f"corpus written to {out}")
+    elif args.command == "data" and args.data_command == "prepare":
+        from conprune.data.librispeech import prepare
+
+        stats = prepare(args.root, args.splits.split(","), out_dir=args.out, workers=args.workers)
+        for split, info in stats.items():
+            print(f"{split}: {info}")
+    elif args.command == "data" and args.data_command == "download":
+        from conprune.data.librispeech import download
+
+        kwargs = {"base_url": args.base_url} if args.base_url else {}
+        download(args.root, args.splits.split(","), **kwargs)
+    elif args.command == "tokenizer":
+        from conprune.data.librispeech import expand_splits
+        from conprune.data.manifest import read_manifest
+        from conprune.data.tokenizer import tokenizer_path, train_tokenizer
+
+        manifests = args.root / "manifests"
+        texts = [r["text"] for s in expand_splits(args.splits.split(","))
+                 for r in read_manifest(manifests / f"{s}.jsonl")]
+        print(train_tokenizer(texts, tokenizer_path(args.root, args.vocab_size), args.vocab_size))
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if argv and argv[0] in LIGHTNING_COMMANDS:
+            run_lightning(argv)
+        else:
+            run_plain(build_parser().parse_args(argv))
+    except ConpruneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,223 @@
+"""LibriSpeechDataModule: manifests -> log-mel batches, for real LibriSpeech and the embedded corpus.
+
+`prepare_data` (rank 0 only) builds whatever is missing under `root`: manifests, the tokenizer and
+the global CMVN stats, so `conprune fit --data.root DIR` works on a freshly synthesised corpus.
+Training batches come from `DynamicBucketBatchSampler` (dynamic size by total frames, whole batches
+sharded over DDP ranks with equal counts per rank); evaluation batches are length-sorted and dealt
+round robin to ranks without padding, so a corpus WER gathered over ranks equals a 1-rank WER.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from conprune.data.features import GlobalCMVN, LogMel, SpecAugment, compute_cmvn, load_audio, num_frames
+from conprune.data.librispeech import expand_splits, find_corpus_dir, prepare
+from conprune.data.manifest import atomic_write_text, read_manifest
+from conprune.data.sampling import DynamicBucketBatchSampler
+from conprune.data.tokenizer import Tokenizer, tokenizer_path, train_tokenizer
+from conprune.errors import ConpruneError
+
+log = logging.getLogger(__name__)
+
+
+class AsrDataset(Dataset):
+    """Manifest rows -> {features [T, 80] normalised, tokens, id, text, speaker}."""
+
+    def __init__(self, rows: list[dict], tokenizer: Tokenizer, cmvn: GlobalCMVN,
+                 spec_augment: SpecAugment | None = None) -> None:
+        self.rows = rows
+        self.tokenizer = tokenizer
+        self.cmvn = cmvn
+        self.logmel = LogMel()
+        self.spec_augment = spec_augment
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def frame_lengths(self) -> list[int]:
+        return [num_frames(r["num_samples"], r.get("sample_rate", 16000)) for r in self.rows]
+
+    def __getitem__(self, index: int) -> dict:
+        row = self.rows[index]
+        feats = self.cmvn(self.logmel(load_audio(row["path"])))
+        if self.spec_augment is not None:
+            feats = self.spec_augment(feats)
+        return {"features": feats, "tokens": torch.tensor(self.tokenizer.encode(row["text"])),
+                "id": row["id"], "text": row["text"], "speaker": row.get("speaker", "")}
+
+
+def collate(items: list[dict]) -> dict:
+    """Zero-pad features and targets; the model masks padding, so zeros are only a convention."""
+    lengths = torch.tensor([it["features"].shape[0] for it in items])
+    feats = torch.zeros(len(items), int(lengths.max()), items[0]["features"].shape[1])
+    target_lengths = torch.tensor([len(it["tokens"]) for it in items])
+    targets = torch.zeros(len(items), max(1, int(target_lengths.max())), dtype=torch.long)
+    for i, it in enumerate(items):
+        feats[i, : lengths[i]] = it["features"]
+        targets[i, : target_lengths[i]] = it["tokens"]
+    return {"features": feats, "lengths": lengths, "targets": targets, "target_lengths": target_lengths,
+            "ids": [it["id"] for it in items], "texts": [it["text"] for it in items],
+            "speakers": [it["speaker"] for it in items]}
+
+
+class _EvalBatches(torch.utils.data.Sampler):
+    """Length-sorted frame-capped batches, dealt round robin to ranks (no padding, no duplicates)."""
+
+    def __init__(self, lengths: list[int], max_frames: int, rank: int, world: int) -> None:
+        batches = list(DynamicBucketBatchSampler(lengths, max_frames, num_buckets=1, shuffle=False,
+                                                 num_replicas=1, rank=0))
+        self.batches = batches[rank::world]
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class LibriSpeechDataModule(L.LightningDataModule):
+    """Data for every stage. `root` is the directory holding `LibriSpeech/` (real or synthesised).
+
+    Args:
+        root: corpus root (the parent of `LibriSpeech/`).
+        train_splits / val_splits / test_splits: split names (`train-960` expands to the three
+            LibriSpeech training splits); validation WER is logged per split.
+        num_pieces: SentencePiece unigram size; the model's vocabulary is this + 1 (CTC blank 0).
+        max_frames: training batch size cap in padded input frames (10 ms each).
+        eval_max_frames: the same cap for validation/test batches (no gradients, so larger).
+        num_buckets: length buckets of the dynamic batch sampler.
+        freq_masks, freq_width, time_masks, time_mask_ratio: SpecAugment (training only);
+            set `freq_masks: 0` and `time_masks: 0` to switch it off.
+        max_train_frames: drop training utterances longer than this (counted and logged).
+    """
+
+    def __init__(self, root: str = "data/synth", train_splits: list[str] = ["train-clean-100"],
+                 val_splits: list[str] = ["dev-clean", "dev-other"],
+                 test_splits: list[str] = ["test-clean", "test-other"], num_pieces: int = 256,
+                 max_frames: int = 20000, eval_max_frames: int = 40000, num_buckets: int = 10,
+                 num_workers: int = 1, seed: int = 0, freq_masks: int = 2, freq_width: int = 27,
+                 time_masks: int = 10, time_mask_ratio: float = 0.05, max_train_frames: int = 3500,
+                 cmvn_utterances: int = 2000) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.root = Path(root)
+        self.train_splits = expand_splits(train_splits)
+        self.val_splits = expand_splits(val_splits)
+        self.test_splits = expand_splits(test_splits)
+        self.tokenizer: Tokenizer | None = None
+        self.cmvn: GlobalCMVN | None = None
+        self.train_sampler: DynamicBucketBatchSampler | None = None
+        self._sampler_state: dict | None = None
+
+    # -- paths ---------------------------------------------------------------------------
+    @property
+    def manifest_dir(self) -> Path:
+        return self.root / "manifests"
+
+    def manifest_path(self, split: str) -> Path:
+        return self.manifest_dir / f"{split}.jsonl"
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return tokenizer_path(self.root, self.hparams.num_pieces)
+
+    @property
+    def cmvn_path(self) -> Path:
+        return self.manifest_dir / ("cmvn-" + "+".join(self.train_splits) + ".json")
+
+    # -- hooks ---------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Build missing manifests, tokenizer and CMVN stats (rank 0 only, before setup)."""
+        if not self.root.exists():
+            find_corpus_dir(self.root)
+        needed = dict.fromkeys(self.train_splits + self.val_splits + self.test_splits)
+        missing = [s for s in needed if not self.manifest_path(s).is_file()]
+        if missing:
+            prepare(self.root, missing, out_dir=self.manifest_dir)
+        train_rows = [r for s in self.train_splits for r in read_manifest(self.manifest_path(s))]
+        if not self.tokenizer_path.is_file():
+            train_tokenizer((r["text"] for r in train_rows), self.tokenizer_path, self.hparams.num_pieces)
+        if not self.cmvn_path.is_file():
+            order = torch.randperm(len(train_rows), generator=torch.Generator().manual_seed(0)).tolist()
+            stats = compute_cmvn((train_rows[i]["path"] for i in order), self.hparams.cmvn_utterances)
+            stats["splits"] = self.train_splits
+            atomic_write_text(self.cmvn_path, json.dumps(stats))
+
+    def setup(self, stage: str | None = None) -> None:
+        self.tokenizer = Tokenizer(self.tokenizer_path)
+        if self.tokenizer.vocab_size != self.hparams.num_pieces + 1:
+            raise ConpruneError(f"tokenizer {self.tokenizer_path} has {self.tokenizer.vocab_size - 1} "
+                                f"pieces but data.num_pieces={self.hparams.num_pieces}; delete it or fix "
+                                "data.num_pieces")
+        self.cmvn = GlobalCMVN.load(self.cmvn_path)
+
+    def _dataset(self, split: str, train: bool) -> AsrDataset:
+        rows = read_manifest(self.manifest_path(split))
+        spec = None
+        if train:
+            cap = self.hparams.max_train_frames
+            kept = [r for r in rows if num_frames(r["num_samples"], r.get("sample_rate", 16000)) <= cap]
+            if len(kept) < len(rows):
+                log.warning("%s: skipped %d utterances longer than data.max_train_frames=%d",
+                            split, len(rows) - len(kept), cap)
+            rows = kept
+            hp = self.hparams
+            if hp.freq_masks or hp.time_masks:
+                spec = SpecAugment(hp.freq_masks, hp.freq_width, hp.time_masks, hp.time_mask_ratio)
+        return AsrDataset(rows, self.tokenizer, self.cmvn, spec)
+
+    def _loader(self, dataset: AsrDataset, batch_sampler) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collate, num_workers=workers,
+                          persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
+
+    def _world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def train_dataloader(self) -> DataLoader:
+        datasets = [self._dataset(s, train=True) for s in self.train_splits]
+        dataset = datasets[0] if len(datasets) == 1 else _concat(datasets)
+        rank, world = self._world()
+        self.train_sampler = DynamicBucketBatchSampler(
+            dataset.frame_lengths(), self.hparams.max_frames, num_buckets=self.hparams.num_buckets,
+            shuffle=True, seed=self.hparams.seed, num_replicas=world, rank=rank)
+        if self._sampler_state is not None:
+            self.train_sampler.load_state_dict(self._sampler_state)
+            self._sampler_state = None
+        return self._loader(dataset, self.train_sampler)
+
+    def _eval_loaders(self, splits: list[str]) -> list[DataLoader]:
+        rank, world = self._world()
+        loaders = []
+        for split in splits:
+            dataset = self._dataset(split, train=False)
+            batches = _EvalBatches(dataset.frame_lengths(), self.hparams.eval_max_frames, rank, world)
+            loaders.append(self._loader(dataset, batches))
+        return loaders
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return self._eval_loaders(self.val_splits)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return self._eval_loaders(self.test_splits)
+
+    def state_dict(self) -> dict:
+        """The training sampler's epoch/position, so a resumed run continues the same order."""
+        return {"sampler": self.train_sampler.state_dict()} if self.train_sampler is not None else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._sampler_state = state_dict.get("sampler")
+
+
+def _concat(datasets: list[AsrDataset]) -> AsrDataset:
+    """One dataset over several training splits (same tokenizer, CMVN and augmentation)."""
+    first = datasets[0]
+    return AsrDataset([r for d in datasets for r in d.rows], first.tokenizer, first.cmvn, first.spec_augment)

@@ -1,0 +1,152 @@
+"""Acoustic front end: audio loading, 80-dim log-mel, global CMVN and SpecAugment.
+
+Everything here runs in data-loader workers on the CPU, so it is plain torch/torchaudio and knows
+nothing about the model. Audio is read with soundfile (bit-exact FLAC, no ffmpeg/torchcodec).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+from conprune.errors import ConpruneError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+HOP_LENGTH = 160  # 10 ms
+WIN_LENGTH = 400  # 25 ms
+NUM_MELS = 80
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Read any soundfile-readable file as mono float32 at `sample_rate`.
+
+    Stereo is downmixed by averaging channels; other sample rates are resampled, so a manifest
+    may keep a file's native rate and the front end still sees 16 kHz.
+    """
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        raise ConpruneError(f"cannot read audio file {path}: {exc}; re-run `conprune data prepare` "
+                            "to skip unreadable files") from exc
+    wav = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
+    if sr != sample_rate:
+        wav = torchaudio.functional.resample(wav, sr, sample_rate)
+    return wav
+
+
+def num_frames(num_samples: int, sample_rate: int = SAMPLE_RATE) -> int:
+    """Number of log-mel frames of an utterance (center=True framing), known without reading it."""
+    samples = num_samples if sample_rate == SAMPLE_RATE else round(num_samples * SAMPLE_RATE / sample_rate)
+    return samples // HOP_LENGTH + 1
+
+
+class LogMel(torch.nn.Module):
+    """80-dim log-mel filterbank, 25 ms windows every 10 ms (the LibriSpeech standard)."""
+
+    def __init__(self, num_mels: int = NUM_MELS) -> None:
+        super().__init__()
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=SAMPLE_RATE, n_fft=512, win_length=WIN_LENGTH, hop_length=HOP_LENGTH,
+            n_mels=num_mels, power=2.0)
+
+    @torch.no_grad()
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav [samples] -> features [frames, num_mels]."""
+        return torch.log(self.mel(wav) + 1e-6).transpose(0, 1)
+
+
+class GlobalCMVN(torch.nn.Module):
+    """Global mean/variance normalisation with statistics computed once on the training data."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.float())
+        self.register_buffer("std", std.float().clamp_min(1e-5))
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return (feats - self.mean) / self.std
+
+    @classmethod
+    def load(cls, path: str | Path) -> "GlobalCMVN":
+        stats = read_cmvn(path)
+        return cls(torch.tensor(stats["mean"]), torch.tensor(stats["std"]))
+
+
+def compute_cmvn(paths: Iterable[str | Path], max_utterances: int = 2000) -> dict:
+    """Mean and std of log-mel features over (up to `max_utterances` of) the training audio.
+
+    Sums are accumulated in float64 so millions of frames do not lose precision.
+    """
+    logmel = LogMel()
+    total = torch.zeros(NUM_MELS, dtype=torch.float64)
+    total_sq = torch.zeros(NUM_MELS, dtype=torch.float64)
+    frames = 0
+    utterances = 0
+    for path in paths:
+        if utterances >= max_utterances:
+            break
+        feats = logmel(load_audio(path)).double()
+        total += feats.sum(0)
+        total_sq += (feats ** 2).sum(0)
+        frames += feats.shape[0]
+        utterances += 1
+    if frames == 0:
+        raise ConpruneError("cannot compute CMVN stats: the training manifest has no utterances; "
+                            "check --data.train_splits")
+    mean = total / frames
+    std = (total_sq / frames - mean ** 2).clamp_min(1e-10).sqrt()
+    return {"mean": mean.tolist(), "std": std.tolist(), "frames": frames, "utterances": utterances}
+
+
+def read_cmvn(path: str | Path) -> dict:
+    """Load CMVN stats written by `compute_cmvn` (JSON), with a clear error if absent or malformed."""
+    path = Path(path)
+    try:
+        stats = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConpruneError(f"CMVN stats {path} not found: run `conprune data prepare` "
+                            "or fit once so prepare_data computes them") from exc
+    except json.JSONDecodeError as exc:
+        raise ConpruneError(f"CMVN stats {path} are not valid JSON ({exc}); delete the file to "
+                            "recompute it") from exc
+    if len(stats.get("mean", [])) != NUM_MELS or len(stats.get("std", [])) != NUM_MELS:
+        raise ConpruneError(f"CMVN stats {path} do not hold {NUM_MELS}-dim mean/std; delete the file "
+                            "to recompute it")
+    return stats
+
+
+class SpecAugment(torch.nn.Module):
+    """SpecAugment (Park et al. 2019) with torchaudio's masking transforms, training only.
+
+    Time masks are adaptive: each is at most `time_mask_ratio` of the utterance, so short and long
+    utterances lose the same share of frames (the LibriSpeech recipe uses 10 x 5 %).
+    """
+
+    def __init__(self, freq_masks: int = 2, freq_width: int = 27, time_masks: int = 10,
+                 time_mask_ratio: float = 0.05) -> None:
+        super().__init__()
+        self.freq_masks = freq_masks
+        self.time_masks = time_masks
+        self.time_mask_ratio = time_mask_ratio
+        self.freq = torchaudio.transforms.FrequencyMasking(freq_width)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """feats [frames, mels] -> masked copy (masked bins set to 0, the CMVN mean)."""
+        spec = feats.transpose(0, 1).unsqueeze(0)
+        for _ in range(self.freq_masks):
+            spec = self.freq(spec)
+        width = int(self.time_mask_ratio * spec.shape[-1])
+        if width > 0:
+            time = torchaudio.transforms.TimeMasking(width)
+            for _ in range(self.time_masks):
+                spec = time(spec)
+        return spec.squeeze(0).transpose(0, 1)

@@ -1,0 +1,87 @@
+"""SentencePiece unigram tokenizer with the CTC blank at id 0.
+
+SentencePiece ids are shifted by one: token id = piece id + 1, so id 0 is free for the blank and
+`vocab_size` of the model is the number of pieces + 1. SentencePiece's own <unk> (piece 0) becomes
+token 1; bos/eos/pad are disabled because CTC needs none of them.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import sentencepiece as spm
+
+from conprune.errors import ConpruneError
+
+log = logging.getLogger(__name__)
+
+BLANK = 0
+
+
+def tokenizer_path(root: str | Path, num_pieces: int) -> Path:
+    """Where the tokenizer of a corpus lives, named by its size so configs can find it."""
+    return Path(root) / "tokenizer" / f"unigram{num_pieces}.model"
+
+
+def train_tokenizer(texts: Iterable[str], out_path: str | Path, num_pieces: int = 256) -> Path:
+    """Train a unigram model on transcripts and write it atomically to `out_path`."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    sentences = [t.upper() for t in texts if t.strip()]
+    if not sentences:
+        raise ConpruneError("cannot train a tokenizer: the training manifests hold no transcripts")
+    model = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences), model_writer=model, vocab_size=num_pieces,
+            model_type="unigram", character_coverage=1.0, unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
+            num_threads=max(1, min(2, os.cpu_count() or 1)), minloglevel=2)
+    except RuntimeError as exc:
+        raise ConpruneError(f"tokenizer training failed ({exc}); lower --vocab-size "
+                            f"(asked for {num_pieces} pieces)") from exc
+    fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(model.getvalue())
+    os.replace(tmp, out_path)
+    log.info("trained a %d-piece unigram tokenizer on %d sentences -> %s", num_pieces,
+             len(sentences), out_path)
+    return out_path
+
+
+class Tokenizer:
+    """Text <-> CTC token ids (blank = 0). Picklable, so data-loader workers can hold one."""
+
+    def __init__(self, path: str | Path | None = None, model_proto: bytes | None = None) -> None:
+        if model_proto is None:
+            if path is None or not Path(path).is_file():
+                raise ConpruneError(f"tokenizer model {path} not found: run `conprune tokenizer "
+                                    "--root DIR` (or fit once; prepare_data trains it)")
+            model_proto = Path(path).read_bytes()
+        self.model_proto = model_proto
+        self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
+
+    def __getstate__(self) -> dict:
+        return {"model_proto": self.model_proto}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(model_proto=state["model_proto"])
+
+    @property
+    def vocab_size(self) -> int:
+        """Output classes of the CTC head: pieces + blank."""
+        return self._sp.get_piece_size() + 1
+
+    @property
+    def unk_id(self) -> int:
+        return self._sp.unk_id() + 1
+
+    def encode(self, text: str) -> list[int]:
+        return [i + 1 for i in self._sp.encode(text.upper())]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self._sp.decode([int(i) - 1 for i in ids if int(i) != BLANK])

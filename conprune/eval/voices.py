@@ -1,0 +1,75 @@
+"""WER per split and per voice from a test run's `predictions-<split>.jsonl` files.
+
+The embedded corpus names each speaker in `LibriSpeech/SPEAKERS.TXT` as "<engine voice> <variant>";
+the first word is the voice, so held-out voices can be read off one by one. On real LibriSpeech
+every speaker is its own "voice".
+
+    python -m conprune.eval.voices --data DIR --predictions RUN_DIR [--out wer.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from torchmetrics.functional.text import word_error_rate
+
+from conprune.data.manifest import atomic_write_text
+
+
+def read_speaker_names(corpus_root: Path) -> dict[str, str]:
+    """speaker id -> voice name from SPEAKERS.TXT (`ID | SEX | SUBSET | MINUTES | NAME`)."""
+    path = corpus_root / "LibriSpeech" / "SPEAKERS.TXT"
+    names: dict[str, str] = {}
+    if not path.is_file():
+        return names
+    for line in path.read_text().splitlines():
+        if line.startswith(";") or line.count("|") < 4:
+            continue
+        fields = [f.strip() for f in line.split("|")]
+        names[fields[0]] = fields[4].split()[0] if fields[4] else fields[0]
+    return names
+
+
+def wer_table(predictions_dir: Path, corpus_root: Path) -> list[dict]:
+    """Rows of (split, voice, utterances, words, wer); voice `*` is the whole split."""
+    voices = read_speaker_names(corpus_root)
+    rows = []
+    for path in sorted(predictions_dir.rglob("predictions-*.jsonl")):
+        split = path.stem.removeprefix("predictions-")
+        items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for item in items:
+            groups[voices.get(str(item["speaker"]), str(item["speaker"]))].append(item)
+        for voice, group in [("*", items)] + sorted(groups.items()):
+            refs = [g["ref"] for g in group]
+            rows.append({"split": split, "voice": voice, "utterances": len(group),
+                         "words": sum(len(r.split()) for r in refs),
+                         "wer": float(word_error_rate([g["hyp"] for g in group], refs))})
+    return rows
+
+
+def to_markdown(rows: list[dict]) -> str:
+    lines = ["| split | voice | utterances | words | WER % |", "|---|---|---:|---:|---:|"]
+    for r in rows:
+        voice = "**all**" if r["voice"] == "*" else r["voice"]
+        lines.append(f"| {r['split']} | {voice} | {r['utterances']} | {r['words']} | {100 * r['wer']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="corpus root (holds LibriSpeech/)")
+    parser.add_argument("--predictions", type=Path, required=True, help="dir searched for predictions-*.jsonl")
+    parser.add_argument("--out", type=Path, help="write the markdown table here too")
+    args = parser.parse_args()
+    table = to_markdown(wer_table(args.predictions, args.data))
+    print(table)
+    if args.out:
+        atomic_write_text(args.out, table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Learning-rate schedules as LambdaLR multipliers (stepped every optimizer step)."""
+
+from __future__ import annotations
+
+import math
+
+
+def warmup_decay(step: int, warmup_steps: int, total_steps: int, kind: str = "cosine",
+                 min_ratio: float = 0.05) -> float:
+    """Linear warm-up to 1, then decay to `min_ratio`.
+
+    kind: `cosine` (to min_ratio at total_steps), `linear`, `noam` (inverse square root, which does
+    not need total_steps) or `constant`. Short CPU runs do best with cosine to a small floor;
+    open-ended runs on real LibriSpeech may prefer noam.
+    """
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if kind == "constant":
+        return 1.0
+    if kind == "noam":
+        return max(min_ratio, math.sqrt(max(1, warmup_steps) / max(1, step + 1)))
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    if kind == "linear":
+        return max(min_ratio, 1.0 - progress * (1.0 - min_ratio))
+    if kind == "cosine":
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    raise ValueError(f"unknown lr schedule {kind!r}: use cosine, linear, noam or constant")

@@ -1,0 +1,87 @@
+"""TeacherModule: trains the dense Conformer-CTC that every later stage prunes and distils from."""
+
+from __future__ import annotations
+
+import torch
+
+from conprune.lit.ctc_module import CtcModule, ctc_loss
+from conprune.lit.schedule import warmup_decay
+from conprune.models.config import ConformerConfig, preset
+from conprune.models.conformer import ConformerCTC
+
+
+PER_LAYER_FIELDS = ("heads", "ffn1_dim", "ffn2_dim", "conv_channels")
+
+
+def build_config(preset_name: str, vocab_size: int, overrides: dict | None) -> ConformerConfig:
+    """A size preset with field overrides, e.g. `{num_layers: 8, ffn_dim: 512}`.
+
+    `ffn_dim` sets both macaron FFNs; an int for a per-layer field applies to every layer; when
+    `num_layers` changes, per-layer lists of the preset are broadcast from their first entry.
+    """
+    fields = preset(preset_name, vocab_size).to_dict()
+    overrides = dict(overrides or {})
+    if "ffn_dim" in overrides:
+        ffn = overrides.pop("ffn_dim")
+        overrides.setdefault("ffn1_dim", ffn)
+        overrides.setdefault("ffn2_dim", ffn)
+    fields.update(overrides)
+    layers = fields["num_layers"]
+    for key in PER_LAYER_FIELDS:
+        value = fields[key]
+        if isinstance(value, int):
+            fields[key] = [value] * layers
+        elif len(value) != layers and key not in overrides:
+            fields[key] = [value[0]] * layers
+    return ConformerConfig.from_dict(fields)
+
+
+class TeacherModule(CtcModule):
+    """Dense Conformer-CTC trained on labels with CTC.
+
+    Args:
+        preset: model size (`tiny`, `demo`, `small`, `medium`; table in experiments/teacher.yaml).
+        vocab_size: CTC classes incl. blank; linked from `data.num_pieces + 1` by the CLI.
+        model_overrides: ConformerConfig fields to change, e.g. `{num_layers: 8, ffn_dim: 512}`.
+        lr: peak AdamW learning rate; weight_decay applies to matrices only (not norms/biases).
+        warmup_steps, lr_schedule, min_lr_ratio: see `conprune.lit.schedule.warmup_decay`.
+    """
+
+    def __init__(self, preset: str = "demo", vocab_size: int = 257, model_overrides: dict | None = None,
+                 lr: float = 2e-3, weight_decay: float = 1e-3, betas: tuple[float, float] = (0.9, 0.98),
+                 warmup_steps: int = 500, lr_schedule: str = "cosine", min_lr_ratio: float = 0.02) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = build_config(preset, vocab_size, model_overrides)
+        self.model = ConformerCTC(self.config)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        out = self.model(batch["features"], batch["lengths"])
+        loss, too_short = ctc_loss(out.log_probs, out.lengths, batch["targets"], batch["target_lengths"])
+        size = len(batch["ids"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/ctc_too_short", too_short.float(), reduce_fx="sum", batch_size=size)
+        self.log("train/frames", batch["lengths"].sum().float(), reduce_fx="sum", batch_size=size)
+        return loss
+
+    def configure_optimizers(self):
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            (decay if param.ndim >= 2 else no_decay).append(param)
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=hp.lr, betas=tuple(hp.betas))
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_decay(step, hp.warmup_steps, total, hp.lr_schedule, hp.min_lr_ratio))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Store what a standalone model needs next to the weights: config, tokenizer, CMVN."""
+        extra = {"model_config": self.config.to_dict()}
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is not None and dm.tokenizer is not None:
+            extra["tokenizer"] = dm.tokenizer.model_proto
+            extra["cmvn"] = {"mean": dm.cmvn.mean.tolist(), "std": dm.cmvn.std.tolist()}
+        checkpoint["conprune"] = extra

@@ -1,0 +1,155 @@
+"""Per-layer Conformer-CTC configuration.
+
+Every prunable count is stored per layer (heads, FFN widths, conv channels) so that a pruned,
+compacted model is just another config: there is no separate "pruned model" class. A count of 0
+means that module is absent in that layer. `head_dim` is fixed per model because pruning removes
+whole heads, never shrinks them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from conprune.errors import ConpruneError
+
+CONV_NORMS = ("batchnorm", "layernorm")
+# "rope" is rotary (relative) position encoding: no parameters, per-head, so pruning a head
+# needs no extra slicing and attention MACs stay Q·Kᵀ + A·V + projections.
+POS_ENCODINGS = ("rope", "abs", "none")
+PER_LAYER = ("heads", "ffn1_dim", "ffn2_dim", "conv_channels")
+
+
+@dataclass
+class ConformerConfig:
+    """Shape of a Conformer-CTC model; `to_dict()` is what checkpoints store."""
+
+    d_model: int
+    num_layers: int
+    vocab_size: int
+    heads: list[int]
+    head_dim: int
+    ffn1_dim: list[int]
+    ffn2_dim: list[int]
+    conv_channels: list[int]
+    input_dim: int = 80
+    conv_kernel: int = 15
+    dropout: float = 0.1
+    attn_dropout: float = 0.1
+    subsampling_channels: int | None = None
+    conv_norm: str = "batchnorm"
+    pos_enc: str = "rope"
+
+    def __post_init__(self) -> None:
+        if self.subsampling_channels is None:
+            self.subsampling_channels = self.d_model
+        for name in PER_LAYER:
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                setattr(self, name, list(value))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConpruneError naming the first bad field; called on every construction."""
+        for name in ("d_model", "num_layers", "vocab_size", "head_dim", "conv_kernel", "subsampling_channels"):
+            _check_int(name, getattr(self, name), minimum=1)
+        _check_int("input_dim", self.input_dim, minimum=7)  # the 3×3 stride-2 front-end needs >= 7 bins
+        for name in PER_LAYER:
+            value = getattr(self, name)
+            if not isinstance(value, list) or len(value) != self.num_layers:
+                raise ConpruneError(
+                    f"model config field '{name}' must be a list of {self.num_layers} ints "
+                    f"(one per layer, num_layers={self.num_layers}), got {value!r}")
+            for i, v in enumerate(value):
+                _check_int(f"{name}[{i}]", v, minimum=0)
+        if self.conv_kernel % 2 == 0:
+            raise ConpruneError(f"model config field 'conv_kernel' must be odd, got {self.conv_kernel}")
+        if self.conv_norm not in CONV_NORMS:
+            raise ConpruneError(f"model config field 'conv_norm' must be one of {CONV_NORMS}, "
+                                f"got {self.conv_norm!r}")
+        if self.pos_enc not in POS_ENCODINGS:
+            raise ConpruneError(f"model config field 'pos_enc' must be one of {POS_ENCODINGS}, "
+                                f"got {self.pos_enc!r}")
+        if self.pos_enc == "rope" and self.head_dim % 2:
+            raise ConpruneError(f"model config field 'head_dim' must be even for pos_enc='rope', "
+                                f"got {self.head_dim}")
+        if self.pos_enc == "abs" and self.d_model % 2:
+            raise ConpruneError(f"model config field 'd_model' must be even for pos_enc='abs', "
+                                f"got {self.d_model}")
+        for name in ("dropout", "attn_dropout"):
+            p = getattr(self, name)
+            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+                raise ConpruneError(f"model config field '{name}' must be a float in [0, 1), got {p!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (lists copied, so the caller may mutate it freely)."""
+        return {f.name: _copy(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConformerConfig:
+        """Inverse of `to_dict`; unknown or missing keys raise ConpruneError naming them."""
+        if not isinstance(data, dict):
+            raise ConpruneError(f"model config must be a mapping, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConpruneError(f"model config has unknown field(s) {unknown}; allowed: {sorted(names)}")
+        required = {f.name for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        missing = sorted(required - set(data))
+        if missing:
+            raise ConpruneError(f"model config is missing field(s) {missing}")
+        return cls(**{k: _copy(v) for k, v in data.items()})
+
+    @classmethod
+    def uniform(cls, d_model: int, num_layers: int, heads: int, ffn_dim: int, conv_channels: int,
+                vocab_size: int, **kw: Any) -> ConformerConfig:
+        """Same shape in every layer; `head_dim` defaults to d_model // heads."""
+        if "head_dim" not in kw:
+            if heads < 1 or d_model % heads:
+                raise ConpruneError(f"model config field 'heads' ({heads}) must divide d_model "
+                                    f"({d_model}) unless head_dim is given")
+            kw["head_dim"] = d_model // heads
+        return cls(d_model=d_model, num_layers=num_layers, vocab_size=vocab_size,
+                   heads=[heads] * num_layers, ffn1_dim=[ffn_dim] * num_layers,
+                   ffn2_dim=[ffn_dim] * num_layers, conv_channels=[conv_channels] * num_layers, **kw)
+
+    def replace(self, **changes: Any) -> ConformerConfig:
+        """A validated copy with some fields changed (e.g. the per-layer counts after pruning)."""
+        return ConformerConfig.from_dict({**self.to_dict(), **changes})
+
+
+# NeMo-style size table. Params at vocab 256: tiny 0.26M, demo 4.1M, small 29.3M (NeMo
+# Conformer-CTC Medium shape), medium 116.6M (NeMo Large shape). demo uses 64 subsampling
+# channels: with 144, the unprunable Conv2d front-end would cost about as many MACs as all the
+# blocks together, capping any MACs-sparsity target and slowing CPU training.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"d_model": 64, "num_layers": 2, "heads": 4, "ffn_dim": 128, "conv_channels": 64},
+    "demo": {"d_model": 144, "num_layers": 8, "heads": 4, "ffn_dim": 576, "conv_channels": 144,
+             "subsampling_channels": 64},
+    "small": {"d_model": 256, "num_layers": 18, "heads": 4, "ffn_dim": 1024, "conv_channels": 256,
+              "conv_kernel": 31},
+    "medium": {"d_model": 512, "num_layers": 18, "heads": 8, "ffn_dim": 2048, "conv_channels": 512,
+               "conv_kernel": 31},
+}
+
+
+def preset(name: str, vocab_size: int, **overrides: Any) -> ConformerConfig:
+    """A named size from `PRESETS`; `overrides` replace any uniform() argument or field."""
+    if name not in PRESETS:
+        raise ConpruneError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
+    return ConformerConfig.uniform(vocab_size=vocab_size, **{**PRESETS[name], **overrides})
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConpruneError(f"model config field '{name}' must be an int >= {minimum}, got {value!r}")
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,299 @@
+"""Conformer-CTC encoder built for structured pruning.
+
+Every prunable unit is a contiguous slice of plain weights: a head is rows h·hd:(h+1)·hd of the
+separate q/k/v projections and the same columns of `out`; an FFN unit is a row of `fc1` and a
+column of `fc2`; a conv channel c is GLU rows (c, c+C) of `pw1`, depthwise filter c, norm entry
+c and column c of `pw2`. Gates multiply exactly where a zero removes that slice's whole path,
+so a gated model and its sliced copy compute the same function: heads before `out`, FFN units
+after the activation, conv channels after the depthwise norm and SiLU (right before `pw2`), whole
+modules on their residual branch. Exact with conv_norm="batchnorm"; "layernorm" over channels
+(and the "hidden" gate, via the block LayerNorms) changes statistics when units are removed.
+
+Padded frames never reach valid ones: the Conv2d front-end has no padding (valid outputs only
+see valid inputs), attention masks padded keys, the conv module zeroes padded frames before the
+depthwise conv, and BatchNorm's training statistics use valid frames only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from conprune.errors import ConpruneError
+from conprune.models.config import ConformerConfig
+
+MIN_FRAMES = 7  # two unpadded stride-2 3×3 convs need at least 7 input frames for 1 output
+
+
+class ModelOutput(NamedTuple):
+    """`log_probs` [B,T',V] (float32 log-softmax), `lengths` [B] valid output frames,
+    `hidden` the output of each block [B,T',d] (after its LayerNorm) when requested, else []."""
+
+    log_probs: Tensor
+    lengths: Tensor
+    hidden: list[Tensor]
+
+
+class Subsampling(nn.Module):
+    """Two unpadded stride-2 3×3 Conv2d + ReLU, then a linear projection to d_model (×4 in time)."""
+
+    def __init__(self, input_dim: int, channels: int, d_model: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, channels, 3, stride=2)
+        self.conv2 = nn.Conv2d(channels, channels, 3, stride=2)
+        self.proj = nn.Linear(channels * int(output_lengths(torch.tensor(input_dim))), d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.relu(self.conv2(F.relu(self.conv1(x.unsqueeze(1)))))
+        b, c, t, f = x.shape
+        return self.proj(x.transpose(1, 2).reshape(b, t, c * f))
+
+
+def output_lengths(lengths: Tensor) -> Tensor:
+    """Exact frame count after the front-end: L ↦ ⌊(L−1)/2⌋ twice, never negative."""
+    first = torch.clamp((lengths - 1) // 2, min=0)
+    return torch.clamp((first - 1) // 2, min=0)
+
+
+def sinusoid(length: int, dim: int, device: torch.device) -> Tensor:
+    """Absolute sinusoidal position table [length, dim] (Vaswani et al.)."""
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    inv = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(1e4) / dim))
+    table = torch.zeros(length, dim, device=device)
+    table[:, 0::2] = torch.sin(pos * inv)
+    table[:, 1::2] = torch.cos(pos * inv)
+    return table
+
+
+def rope_tables(length: int, head_dim: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """cos/sin tables [length, head_dim] for rotary embeddings (rotate-half layout)."""
+    inv = 1.0 / (1e4 ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
+    angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inv
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def _rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
+class FeedForward(nn.Module):
+    """LayerNorm → Linear d→f → SiLU → (unit gate) → Linear f→d; the block applies the ½."""
+
+    def __init__(self, d_model: int, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model)
+        self.fc1, self.fc2 = nn.Linear(d_model, dim), nn.Linear(dim, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, units: Tensor | None = None) -> Tensor:
+        h = F.silu(self.fc1(self.norm(x)))
+        if units is not None:
+            h = h * units
+        return self.dropout(self.fc2(self.dropout(h)))
+
+
+class SelfAttention(nn.Module):
+    """Pre-norm MHSA with separate q/k/v/out projections so each head is a contiguous slice."""
+
+    def __init__(self, d_model: int, heads: int, head_dim: int, dropout: float, attn_dropout: float) -> None:
+        super().__init__()
+        self.heads, self.head_dim, self.attn_dropout = heads, head_dim, attn_dropout
+        self.norm = nn.LayerNorm(d_model)
+        self.q, self.k, self.v = (nn.Linear(d_model, heads * head_dim) for _ in range(3))
+        self.out = nn.Linear(heads * head_dim, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, key_mask: Tensor, rope: tuple[Tensor, Tensor] | None,
+                heads: Tensor | None = None) -> Tensor:
+        b, t, _ = x.shape
+        y = self.norm(x)
+        q, k, v = (p(y).view(b, t, self.heads, self.head_dim).transpose(1, 2) for p in (self.q, self.k, self.v))
+        if rope is not None:
+            q, k = _rotate(q, *rope), _rotate(k, *rope)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask[:, None, None, :],
+                                           dropout_p=self.attn_dropout if self.training else 0.0)
+        if heads is not None:
+            a = a * heads.view(1, -1, 1, 1).to(a.dtype)
+        return self.dropout(self.out(a.transpose(1, 2).reshape(b, t, self.heads * self.head_dim)))
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d whose training statistics ignore padded frames (same state_dict as BatchNorm1d)."""
+
+    def forward(self, x: Tensor, valid: Tensor) -> Tensor:  # type: ignore[override]
+        if not self.training:
+            return super().forward(x)
+        xf, m = x.float(), valid[:, None, :].float()  # statistics in fp32, also under autocast
+        n = m.sum().clamp_min(1.0)
+        mean = (xf * m).sum((0, 2)) / n
+        var = ((xf - mean[:, None]) ** 2 * m).sum((0, 2)) / n
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                mom = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), mom)
+                self.running_var.lerp_((var * n / (n - 1).clamp_min(1.0)).to(self.running_var.dtype), mom)
+        y = (xf - mean[:, None]) * torch.rsqrt(var[:, None] + self.eps)
+        if self.affine:
+            y = y * self.weight[:, None] + self.bias[:, None]
+        return y.to(x.dtype)
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channel axis of [B, C, T] (the `conv_norm="layernorm"` option)."""
+
+    def forward(self, x: Tensor, valid: Tensor) -> Tensor:  # type: ignore[override]
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+class ConvModule(nn.Module):
+    """LayerNorm → pw1 d→2C → GLU → zero padding → depthwise → norm → SiLU → (channel gate) → pw2."""
+
+    def __init__(self, d_model: int, channels: int, kernel: int, norm: str, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model)
+        self.pw1 = nn.Conv1d(d_model, 2 * channels, 1)
+        self.dw = nn.Conv1d(channels, channels, kernel, padding=kernel // 2, groups=channels)
+        self.dw_norm = MaskedBatchNorm1d(channels) if norm == "batchnorm" else ChannelLayerNorm(channels)
+        self.pw2 = nn.Conv1d(channels, d_model, 1)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, valid: Tensor, channels: Tensor | None = None) -> Tensor:
+        y = F.glu(self.pw1(self.norm(x).transpose(1, 2)), dim=1)
+        y = y.masked_fill(~valid[:, None, :], 0.0)
+        y = F.silu(self.dw_norm(self.dw(y), valid))
+        if channels is not None:
+            y = y * channels.view(1, -1, 1).to(y.dtype)
+        return self.dropout(self.pw2(y).transpose(1, 2))
+
+
+class ConformerBlock(nn.Module):
+    """½FFN → MHSA → Conv → ½FFN → LayerNorm; a module whose count is 0 is None and skipped."""
+
+    def __init__(self, cfg: ConformerConfig, layer: int) -> None:
+        super().__init__()
+        d, p = cfg.d_model, cfg.dropout
+        self.ffn1 = FeedForward(d, cfg.ffn1_dim[layer], p) if cfg.ffn1_dim[layer] else None
+        self.mhsa = (SelfAttention(d, cfg.heads[layer], cfg.head_dim, p, cfg.attn_dropout)
+                     if cfg.heads[layer] else None)
+        self.conv = (ConvModule(d, cfg.conv_channels[layer], cfg.conv_kernel, cfg.conv_norm, p)
+                     if cfg.conv_channels[layer] else None)
+        self.ffn2 = FeedForward(d, cfg.ffn2_dim[layer], p) if cfg.ffn2_dim[layer] else None
+        self.norm_out = nn.LayerNorm(d)
+
+    def forward(self, x: Tensor, valid: Tensor, key_mask: Tensor, rope: tuple[Tensor, Tensor] | None,
+                gates: Mapping[str, Tensor], prefix: str) -> Tensor:
+        hidden = gates.get("hidden")
+
+        def residual(x: Tensor, out: Tensor, name: str, scale: float) -> Tensor:
+            module = gates.get(f"{prefix}{name}.module")
+            if module is not None:
+                out = out * module.to(out.dtype)
+            if hidden is not None:
+                out = out * hidden.to(out.dtype)
+            return x + scale * out
+
+        if self.ffn1 is not None:
+            x = residual(x, self.ffn1(x, gates.get(f"{prefix}ffn1.units")), "ffn1", 0.5)
+        if self.mhsa is not None:
+            x = residual(x, self.mhsa(x, key_mask, rope, gates.get(f"{prefix}mhsa.heads")), "mhsa", 1.0)
+        if self.conv is not None:
+            x = residual(x, self.conv(x, valid, gates.get(f"{prefix}conv.channels")), "conv", 1.0)
+        if self.ffn2 is not None:
+            x = residual(x, self.ffn2(x, gates.get(f"{prefix}ffn2.units")), "ffn2", 0.5)
+        x = self.norm_out(x)
+        return x * hidden.to(x.dtype) if hidden is not None else x
+
+
+class ConformerCTC(nn.Module):
+    """Conformer encoder + linear CTC head (blank = 0), shaped entirely by a ConformerConfig."""
+
+    def __init__(self, config: ConformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.subsampling = Subsampling(config.input_dim, config.subsampling_channels, config.d_model)
+        self.dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(ConformerBlock(config, i) for i in range(config.num_layers))
+        self.head = nn.Linear(config.d_model, config.vocab_size)
+
+    def forward(self, features: Tensor, lengths: Tensor, gates: Mapping[str, Tensor] | None = None,
+                return_hidden: bool = False) -> ModelOutput:
+        """features [B,T,input_dim] (zero or garbage padded), lengths [B] valid input frames.
+
+        `gates` keys (all optional, see `gate_shapes()`): "layers.{l}.mhsa.heads" [H],
+        "layers.{l}.{ffn1,ffn2}.units" [f], "layers.{l}.conv.channels" [C],
+        "layers.{l}.{mhsa,ffn1,ffn2,conv}.module" scalar, "hidden" [d_model].
+        """
+        cfg = self.config
+        if features.dim() != 3 or features.shape[-1] != cfg.input_dim:
+            raise ConpruneError(f"model input must be [batch, time, {cfg.input_dim}] features, "
+                                f"got shape {tuple(features.shape)}")
+        if features.shape[1] < MIN_FRAMES:
+            raise ConpruneError(f"model input needs at least {MIN_FRAMES} frames, got {features.shape[1]}")
+        gates = self._checked(gates)
+        x = self.subsampling(features)
+        out_lengths = output_lengths(lengths.to(features.device))
+        t = x.shape[1]
+        valid = torch.arange(t, device=x.device)[None, :] < out_lengths[:, None]
+        key_mask = valid.clone()
+        key_mask[:, 0] = True  # a zero-length utterance would give an all-masked softmax (NaN)
+        if cfg.pos_enc == "abs":
+            x = x + sinusoid(t, cfg.d_model, x.device).to(x.dtype)
+        rope = rope_tables(t, cfg.head_dim, x.device) if cfg.pos_enc == "rope" else None
+        if "hidden" in gates:
+            x = x * gates["hidden"].to(x.dtype)
+        x = self.dropout(x.masked_fill(~valid[..., None], 0.0))
+        hidden: list[Tensor] = []
+        for i, layer in enumerate(self.layers):
+            x = layer(x, valid, key_mask, rope, gates, f"layers.{i}.")
+            if return_hidden:
+                hidden.append(x)
+        return ModelOutput(self.head(x).float().log_softmax(dim=-1), out_lengths, hidden)
+
+    def gate_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every gate key this model accepts and its shape; () is a scalar (shape [1] also accepted)."""
+        shapes: dict[str, tuple[int, ...]] = {"hidden": (self.config.d_model,)}
+        for i, layer in enumerate(self.layers):
+            counts = {"mhsa": ("heads", layer.mhsa and layer.mhsa.heads),
+                      "ffn1": ("units", layer.ffn1 and layer.ffn1.fc1.out_features),
+                      "conv": ("channels", layer.conv and layer.conv.dw.out_channels),
+                      "ffn2": ("units", layer.ffn2 and layer.ffn2.fc1.out_features)}
+            for name, (unit, count) in counts.items():
+                if count:
+                    shapes[f"layers.{i}.{name}.{unit}"] = (count,)
+                    shapes[f"layers.{i}.{name}.module"] = ()
+        return shapes
+
+    def _checked(self, gates: Mapping[str, Tensor] | None) -> Mapping[str, Tensor]:
+        if not gates:
+            return {}
+        shapes = self.gate_shapes()
+        for key, value in gates.items():
+            if key not in shapes:
+                raise ConpruneError(f"unknown gate {key!r} (absent module or typo); see gate_shapes()")
+            want = shapes[key]
+            if tuple(value.shape) != want and not (want == () and value.numel() == 1):
+                raise ConpruneError(f"gate {key!r} must have shape {list(want)}, got {list(value.shape)}")
+        return gates
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        """Valid output frames for `lengths` valid input frames."""
+        return output_lengths(lengths)
+
+    def count_params(self) -> int:
+        """Total parameter count (buffers such as BatchNorm running stats excluded)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def param_breakdown(self) -> dict[str, int]:
+        """Parameters per submodule: subsampling, layers.{l}.{ffn1,mhsa,conv,ffn2,norm_out}, head."""
+        parts = {name: sum(p.numel() for p in module.parameters()) for name, module in self.named_modules()
+                 if name in ("subsampling", "head") or (name.startswith("layers.") and name.count(".") == 2)}
+        return {k: v for k, v in parts.items() if v}

@@ -1,0 +1,71 @@
+"""Log-mel front end, CMVN statistics and SpecAugment."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from conprune.data.features import (GlobalCMVN, LogMel, SpecAugment, compute_cmvn, load_audio, num_frames,
+                                    read_cmvn)
+from conprune.errors import ConpruneError
+
+
+def test_logmel_shape_matches_num_frames(tmp_path):
+    wav = torch.randn(16000 * 2 + 123)
+    feats = LogMel()(wav)
+    assert feats.shape == (num_frames(wav.numel()), 80)
+    assert torch.isfinite(feats).all()
+
+
+def test_load_audio_downmixes_and_resamples(tmp_path):
+    t = np.arange(8000) / 8000
+    stereo = np.stack([np.sin(2 * np.pi * 200 * t), np.sin(2 * np.pi * 200 * t)], axis=1) * 0.5
+    sf.write(tmp_path / "a.wav", stereo.astype(np.float32), 8000)
+    wav = load_audio(tmp_path / "a.wav")
+    assert wav.ndim == 1 and abs(wav.numel() - 16000) <= 1
+    assert num_frames(8000, 8000) == num_frames(16000)
+
+
+def test_load_audio_error_names_file(tmp_path):
+    bad = tmp_path / "bad.flac"
+    bad.write_bytes(b"not audio at all")
+    with pytest.raises(ConpruneError, match="bad.flac"):
+        load_audio(bad)
+
+
+def test_cmvn_normalises_to_zero_mean_unit_std(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"{i}.flac"
+        sf.write(p, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+        paths.append(p)
+    stats = compute_cmvn(paths)
+    (tmp_path / "cmvn.json").write_text(json.dumps(stats))
+    cmvn = GlobalCMVN.load(tmp_path / "cmvn.json")
+    logmel = LogMel()
+    feats = torch.cat([cmvn(logmel(load_audio(p))) for p in paths])
+    assert feats.mean(0).abs().max() < 1e-3
+    assert (feats.std(0, unbiased=False) - 1).abs().max() < 1e-2
+    assert stats["utterances"] == 3
+
+
+def test_cmvn_errors_are_clear(tmp_path):
+    with pytest.raises(ConpruneError, match="not found"):
+        read_cmvn(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ConpruneError, match="not valid JSON"):
+        read_cmvn(tmp_path / "bad.json")
+    with pytest.raises(ConpruneError, match="no utterances"):
+        compute_cmvn([])
+
+
+def test_specaugment_masks_some_but_not_all():
+    torch.manual_seed(0)
+    feats = torch.randn(400, 80) + 5
+    masked = SpecAugment(freq_masks=2, freq_width=10, time_masks=4, time_mask_ratio=0.05)(feats)
+    zero = masked == 0
+    assert masked.shape == feats.shape
+    assert 0 < zero.float().mean() < 0.5
