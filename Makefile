@@ -1,5 +1,6 @@
 # conprune — one target per stage. `make help` lists them.
-# Variables: DATA (corpus root), HOURS (embedded corpus size), RUNS (outputs), ARGS (extra fit args).
+# Variables: DATA (corpus root), HOURS (embedded corpus size), SEED, ARGS (extra fit args).
+# Outputs go to runs/<stage>/ (the paths in experiments/*.yaml). Finished stages are skipped.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,11 +9,10 @@ STAMP := $(VENV)/.installed
 DATA ?= data/synth
 HOURS ?= 2
 SEED ?= 0
-RUNS ?= runs
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps data tokenizer teacher teacher-report demo test test-all lint clean
+.PHONY: help install system-deps data tokenizer teacher demo test test-all lint clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,29 +27,36 @@ install: $(STAMP) ## create .venv and pip install -e '.[dev]'
 system-deps: ## install the Debian TTS voices and texts used by the embedded corpus (when missing)
 	bash scripts/install_system_deps.sh
 
+MANIFEST := $(DATA)/manifests/train-clean-100.jsonl
+TOKENIZER := $(DATA)/tokenizer/unigram256.model
+TEACHER := runs/teacher/checkpoints/best.ckpt
+
 $(DATA)/SYNTHETIC.md: | $(STAMP)
 	$(MAKE) system-deps
 	$(CONPRUNE) data synth --root $(DATA) --hours $(HOURS) --seed $(SEED)
 
-data: $(DATA)/SYNTHETIC.md | $(STAMP) ## synthesise the embedded corpus (HOURS=2) and write manifests
+$(MANIFEST): $(DATA)/SYNTHETIC.md
 	$(CONPRUNE) data prepare --root $(DATA) --splits train-clean-100,dev-clean,dev-other,test-clean,test-other
 
-tokenizer: data ## train the SentencePiece unigram tokenizer (256 pieces)
+data: $(MANIFEST) ## synthesise the embedded corpus (HOURS=2) and write manifests
+
+$(TOKENIZER): $(MANIFEST)
 	$(CONPRUNE) tokenizer --root $(DATA) --splits train-clean-100 --vocab-size 256
 
-$(RUNS)/teacher/checkpoints/last.ckpt: | $(STAMP)
-	$(MAKE) tokenizer
-	$(CONPRUNE) fit --config experiments/teacher.yaml --data.root $(DATA) $(ARGS)
+tokenizer: $(TOKENIZER) ## train the SentencePiece unigram tokenizer (256 pieces)
 
-teacher: $(RUNS)/teacher/checkpoints/last.ckpt ## train the demo teacher (skips when trained)
-	$(MAKE) teacher-report
+# A killed run resumes from last.ckpt; a finished one leaves runs/teacher/DONE and is skipped.
+runs/teacher/DONE: $(TOKENIZER)
+	$(CONPRUNE) fit --config experiments/teacher.yaml --data.root $(DATA) $(ARGS) \
+		$(if $(wildcard runs/teacher/checkpoints/last.ckpt),--ckpt_path runs/teacher/checkpoints/last.ckpt)
+	touch $@
 
-teacher-report: | $(STAMP) ## test WER of the best teacher checkpoint, per split and per voice
-	$(CONPRUNE) test --config experiments/teacher.yaml --data.root $(DATA) \
-		--ckpt_path $(RUNS)/teacher/checkpoints/best.ckpt --trainer.logger=false \
-		--trainer.default_root_dir $(RUNS)/teacher/test
-	$(PY) -m conprune.eval.voices --data $(DATA) --predictions $(RUNS)/teacher/test \
-		--out $(RUNS)/teacher/test/wer_by_voice.md
+teacher: runs/teacher/DONE runs/teacher/test/wer_by_voice.md ## train the demo teacher, then test it
+
+runs/teacher/test/wer_by_voice.md: runs/teacher/DONE
+	$(CONPRUNE) test --config experiments/teacher.yaml --data.root $(DATA) --ckpt_path $(TEACHER) \
+		--trainer.logger=false --trainer.callbacks=[] --trainer.default_root_dir runs/teacher/test
+	$(PY) -m conprune.eval.voices --data $(DATA) --predictions runs/teacher/test --out $@
 
 demo: teacher ## the stages that exist so far, end to end on the embedded corpus
 
@@ -63,4 +70,4 @@ lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check conprune tests
 
 clean: ## remove runs (keeps the venv and the corpus)
-	rm -rf $(RUNS)
+	rm -rf runs

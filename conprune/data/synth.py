@@ -1,0 +1,299 @@
+"""Embedded synthetic speech corpus in exact LibriSpeech layout (`conprune data synth`).
+
+Real English sentences (KJV, Austen or --text) are spoken by several offline TTS engines, each voice
+varied in pitch and tempo to make speakers. Splits keep LibriSpeech names so the LibriSpeech code
+reads them unchanged: train-clean-100 holds the training voices, dev-clean/test-clean the same
+voices on unseen sentences, dev-other/test-other whole voices never heard in training (different
+engines' voices, because eSpeak variants alone do not behave like different speakers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import multiprocessing as mp
+import os
+import random
+import shutil
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from conprune.data.text_sources import Sentence, load_sentences, source_names
+from conprune.data.tts_engines import ENGINES, SAMPLE_RATE, VOICES, Speaker, build_speakers
+from conprune.errors import ConpruneError
+
+SPLITS = ("train-clean-100", "dev-clean", "test-clean", "dev-other", "test-other")
+EVAL_SPLITS = SPLITS[1:]
+
+GENERATOR_VERSION = 1
+SECONDS_PER_WORD = 0.28  # measured mean over the engines/tempi here; only turns --hours into a count
+CHUNK = 24  # utterances per worker task: one eSpeak child / festival process each
+STAMP = ".conprune_synth.json"
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One planned utterance: its split, speaker, chapter, index in the chapter and transcript."""
+
+    split: str
+    speaker: Speaker
+    chapter: int
+    index: int
+    text: str
+
+    @property
+    def utt_id(self) -> str:
+        return f"{self.speaker.speaker_id}-{self.chapter}-{self.index:04d}"
+
+    def path(self, libri: Path) -> Path:
+        return libri / self.split / str(self.speaker.speaker_id) / str(self.chapter) / f"{self.utt_id}.flac"
+
+
+def split_sizes(n: int) -> dict[str, int]:
+    """~85 % train; each eval split gets 3.75 %, but at least min(24, n/20) utterances."""
+    each = max(round(0.0375 * n), min(24, n // 20), 1)
+    return {"train-clean-100": n - 4 * each, **{s: each for s in EVAL_SPLITS}}
+
+
+def resolve_engines(engines: list[str] | None) -> list[str]:
+    """Requested engines (all installed ones by default), checked to exist and be installed."""
+    if engines is None:
+        names = [n for n, e in ENGINES.items() if e.available()]
+    else:
+        unknown = [n for n in engines if n not in ENGINES]
+        if unknown:
+            raise ConpruneError(f"engines: unknown engine {unknown[0]!r}; choose from {', '.join(ENGINES)}")
+        missing = [n for n in engines if not ENGINES[n].available()]
+        if missing:
+            raise ConpruneError(f"engines: {missing[0]} is not installed; run `make system-deps` "
+                                f"(scripts/install_system_deps.sh) or leave it out of --engines")
+        names = [n for n in ENGINES if n in engines]
+    if not names:
+        raise ConpruneError("engines: no TTS engine available; `pip install espeakng-loader` or "
+                            "run `make system-deps`")
+    return names
+
+
+def plan_utterances(sentences: list[Sentence], speakers: list[Speaker], seed: int) -> list[Utterance]:
+    """Give each split its own slice of the (shuffled) sentences and speakers: each voice of a role gets
+    its share, spread evenly over its speakers; a held-out role with no installed voice borrows the
+    other held-out role's voices (never training voices)."""
+    rng = random.Random(seed + 1)
+    share = {(e, v): w for e, v, _, _, w in VOICES}
+    by_role: dict[str, dict[tuple[str, str], list[Speaker]]] = defaultdict(lambda: defaultdict(list))
+    for sp in speakers:
+        by_role[sp.role][(sp.engine, sp.voice)].append(sp)
+    if not by_role["train"]:
+        raise ConpruneError("engines: no training voice installed; add espeak to --engines")
+    if not by_role["dev-other"] and not by_role["test-other"]:
+        raise ConpruneError("engines: no held-out voice installed; add espeak to --engines")
+    counters: dict[tuple[int, int], int] = defaultdict(int)
+    plan, pos = [], 0
+    for k, (split, size) in enumerate(split_sizes(len(sentences)).items()):
+        role = "train" if split.endswith("clean") or split.startswith("train") else split
+        if not by_role[role]:
+            role = "test-other" if role == "dev-other" else "dev-other"
+        # Round robin over voices (a share-2 voice twice per cycle), then over each voice's speakers.
+        cycle = [v for r in range(2) for v in sorted(by_role[role]) if share[v] > r]
+        used: dict[tuple[str, str], int] = defaultdict(int)
+        slots = []
+        for key in (cycle[i % len(cycle)] for i in range(size)):
+            slots.append(by_role[role][key][used[key] % len(by_role[role][key])])
+            used[key] += 1
+        rng.shuffle(slots)
+        for sentence, sp in zip(sentences[pos:pos + size], slots):
+            plan.append(Utterance(split, sp, sp.speaker_id * 10 + k, counters[sp.speaker_id, k], sentence.transcript))
+            counters[sp.speaker_id, k] += 1
+        pos += size
+    return plan
+
+
+def _write_flac(path: Path, audio: np.ndarray) -> None:
+    """16-bit 16 kHz FLAC written atomically (tmp + rename), so a killed run leaves no half file."""
+    pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+    tmp = path.with_name(path.name + ".tmp")
+    sf.write(tmp, pcm, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    os.replace(tmp, path)
+
+
+def _run_task(task: tuple[dict, list[tuple[str, str]]]) -> list[tuple[str, float]]:
+    """Synthesise one chunk (one speaker) and return (flac path, seconds) per utterance.
+
+    A chunk whose files all exist is only measured (resume after a kill); otherwise the whole
+    chunk is regenerated, because eSpeak's output depends on the sentences spoken before it.
+    """
+    speaker = Speaker(**task[0])
+    items = [(Path(p), text) for p, text in task[1]]
+    if all(p.is_file() for p, _ in items):
+        return [(str(p), sf.info(str(p)).frames / SAMPLE_RATE) for p, _ in items]
+    audios = ENGINES[speaker.engine].synthesize(speaker, [text.lower() for _, text in items])
+    out = []
+    for (path, _), audio in zip(items, audios):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_flac(path, audio)
+        out.append((str(path), len(audio) / SAMPLE_RATE))
+    return out
+
+
+def _check_counts(hours: float | None, utterances: int | None, workers: int) -> None:
+    if (hours is None) == (utterances is None):
+        raise ConpruneError("hours/utterances: give exactly one of --hours or --utterances")
+    if hours is not None and not (isinstance(hours, (int, float)) and 0 < hours <= 1000):
+        raise ConpruneError(f"hours: must be a number in (0, 1000], got {hours!r}")
+    if utterances is not None and not (isinstance(utterances, int) and utterances >= 10):
+        raise ConpruneError(f"utterances: must be an integer >= 10, got {utterances!r}")
+    if not isinstance(workers, int) or workers < 1:
+        raise ConpruneError(f"workers: must be an integer >= 1, got {workers!r}")
+
+
+def synthesize_corpus(root: Path, hours: float | None = None, utterances: int | None = None,
+                      seed: int = 0, text_file: Path | None = None, workers: int = 2,
+                      engines: list[str] | None = None, progress: bool = True,
+                      min_words: int = 5, max_words: int = 35) -> Path:
+    """Write <root>/LibriSpeech/<split>/... + <root>/SYNTHETIC.md; return <root>/LibriSpeech.
+
+    Exactly one of `hours` (approximate audio duration) or `utterances` sets the size. The same
+    arguments and seed give the same sentences, speakers and audio bytes; a finished corpus with
+    the same arguments is left as is.
+    """
+    _check_counts(hours, utterances, workers)
+    if not 1 <= min_words <= max_words:
+        raise ConpruneError(f"min_words/max_words: need 1 <= min_words <= max_words, got {min_words}/{max_words}")
+    if text_file is not None and not Path(text_file).is_file():
+        raise ConpruneError(f"text: file not found: {text_file}; pass an existing UTF-8 text file")
+    root, names = Path(root), resolve_engines(engines)
+    args = {"generator": GENERATOR_VERSION, "seed": seed, "hours": hours, "utterances": utterances,
+            "engines": names, "sources": source_names(text_file), "min_words": min_words,
+            "max_words": max_words, "text_file": str(text_file) if text_file is not None else None,
+            "text_sha256": hashlib.sha256(Path(text_file).read_bytes()).hexdigest() if text_file else None}
+    libri = root / "LibriSpeech"
+    stamp = libri / STAMP
+    if stamp.is_file():
+        old = json.loads(stamp.read_text())
+        if old.get("args") == args and old.get("complete"):
+            return libri
+        if old.get("args") != args:
+            for split in SPLITS:
+                shutil.rmtree(libri / split, ignore_errors=True)
+    elif any((libri / split).exists() for split in SPLITS):
+        raise ConpruneError(f"root: {libri} holds a LibriSpeech corpus not made by `conprune data synth`; "
+                            f"choose another --root")
+    sentences, _ = load_sentences(text_file, min_words, max_words)
+    random.Random(seed).shuffle(sentences)
+    if utterances is None:
+        mean_words = sum(s.words for s in sentences) / len(sentences)
+        utterances = max(10, math.ceil(hours * 3600 / (mean_words * SECONDS_PER_WORD)))
+    if utterances > len(sentences):
+        raise ConpruneError(f"utterances: only {len(sentences)} unique sentences of {min_words}-{max_words} "
+                            f"words are available; lower --hours/--utterances or pass a larger --text")
+    libri.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps({"args": args, "complete": False}, indent=1))
+
+    speakers = build_speakers(names, seed)
+    plan = plan_utterances(sentences[:utterances], speakers, seed)
+    start = time.time()
+    seconds = _synthesize(libri, plan, workers, progress)
+    _write_transcripts(libri, plan)
+    write_reports(root, libri, plan, seconds, {**args, "utterances": utterances}, time.time() - start)
+    stamp.write_text(json.dumps({"args": args, "complete": True}, indent=1))
+    return libri
+
+
+def _synthesize(libri: Path, plan: list[Utterance], workers: int, progress: bool) -> dict[str, float]:
+    """Run all chunks (slowest engines first, for load balance) and return seconds per utterance id."""
+    groups: dict[tuple[str, int], list[Utterance]] = defaultdict(list)
+    for u in plan:
+        groups[(u.split, u.speaker.speaker_id)].append(u)
+    tasks = []
+    for (_, _), utts in sorted(groups.items()):
+        for i in range(0, len(utts), CHUNK):
+            chunk = utts[i:i + CHUNK]
+            tasks.append((asdict(chunk[0].speaker), [(str(u.path(libri)), u.text) for u in chunk]))
+    slow = {"piper": 0, "festival": 1, "flite": 2, "espeak": 3}
+    tasks.sort(key=lambda t: (slow[t[0]["engine"]], t[1][0][0]))
+    from tqdm import tqdm
+
+    seconds: dict[str, float] = {}
+    with tqdm(total=len(plan), unit="utt", desc="synth", disable=not progress) as bar:
+        if workers == 1:
+            results = map(_run_task, tasks)
+            pool = None
+        else:
+            pool = mp.get_context("spawn").Pool(workers)
+            results = pool.imap_unordered(_run_task, tasks)
+        try:
+            for done in results:
+                for path, secs in done:
+                    seconds[Path(path).stem] = secs
+                bar.update(len(done))
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+    return seconds
+
+
+def _write_transcripts(libri: Path, plan: list[Utterance]) -> None:
+    """<spk>-<chap>.trans.txt per chapter, lines sorted by utterance id as in LibriSpeech."""
+    chapters: dict[Path, list[str]] = defaultdict(list)
+    for u in plan:
+        chapters[u.path(libri).parent / f"{u.speaker.speaker_id}-{u.chapter}.trans.txt"].append(
+            f"{u.utt_id} {u.text}")
+    for path, lines in chapters.items():
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("\n".join(sorted(lines)) + "\n")
+        os.replace(tmp, path)
+
+
+
+
+def write_reports(root: Path, libri: Path, plan: list[Utterance], seconds: dict[str, float],
+                  args: dict, wall: float) -> None:
+    """SPEAKERS.TXT (LibriSpeech format) and <root>/SYNTHETIC.md (how the corpus was made)."""
+    spk_secs: dict[int, float] = defaultdict(float)
+    split_secs: dict[str, float] = defaultdict(float)
+    split_n: dict[str, int] = defaultdict(int)
+    speakers: dict[int, tuple[Speaker, str]] = {}
+    voice_splits: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for u in plan:
+        secs = seconds.get(u.utt_id, 0.0)
+        split_secs[u.split] += secs
+        split_n[u.split] += 1
+        home = "train-clean-100" if u.speaker.role == "train" else u.split
+        if u.split == home:
+            spk_secs[u.speaker.speaker_id] += secs
+        speakers.setdefault(u.speaker.speaker_id, (u.speaker, home))
+        voice_splits[(u.speaker.engine, u.speaker.voice)].add(u.split)
+    lines = [";ID      |SEX| SUBSET           |MINUTES| NAME"]
+    for sid, (sp, home) in sorted(speakers.items()):
+        lines.append(f"{sid:<8}| {sp.sex or '?'} | {home:<16} | {spk_secs[sid] / 60:5.2f} | {sp.name}")
+    (libri / "SPEAKERS.TXT").write_text("\n".join(lines) + "\n")
+    cmd = ["conprune data synth", f"--root {root}", f"--seed {args['seed']}"]
+    cmd += [f"--hours {args['hours']}"] if args["hours"] is not None else [f"--utterances {len(plan)}"]
+    cmd += [f"--engines {','.join(args['engines'])}"] + ([f"--text {args['text_file']}"] if args["text_file"] else [])
+    versions = ", ".join(ENGINES[n].version() for n in args["engines"])
+    md = ["# Synthetic LibriSpeech-layout corpus", "",
+          (f"Made {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} by `{' '.join(cmd)}` "
+           f"in {wall:.0f} s (generator v{GENERATOR_VERSION})."), "",
+          f"- Engines: {versions}",
+          (f"- Sentence sources: {', '.join(args['sources'])} ({args['min_words']}-{args['max_words']} "
+           "words, deduplicated; no sentence in two splits)"),
+          f"- Arguments: `{json.dumps(args)}`", "",
+          "| split | utterances | hours | speakers |", "| --- | ---: | ---: | ---: |"]
+    for split in SPLITS:
+        n_spk = len({u.speaker.speaker_id for u in plan if u.split == split})
+        md.append(f"| {split} | {split_n[split]} | {split_secs[split] / 3600:.3f} | {n_spk} |")
+    md += ["", ("Voices (train voices also speak dev-clean/test-clean sentences; other voices are held "
+                "out whole):"), "", "| engine | voice | role | splits | speaker ids |", "| --- | --- | --- | --- | --- |"]
+    for engine, voice, _, role, _ in VOICES:
+        ids = sorted(s for s, (sp, _) in speakers.items() if (sp.engine, sp.voice) == (engine, voice))
+        if ids:
+            md.append(f"| {engine} | {voice} | {role} | {', '.join(sorted(voice_splits[(engine, voice)]))} "
+                      f"| {ids[0]}-{ids[-1]} |")
+    (root / "SYNTHETIC.md").write_text("\n".join(md) + "\n")
