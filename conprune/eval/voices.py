@@ -1,8 +1,8 @@
 """WER per split and per voice from a test run's `predictions-<split>.jsonl` files.
 
-The embedded corpus names each speaker in `LibriSpeech/SPEAKERS.TXT` as "<engine voice> <variant>";
-the first word is the voice, so held-out voices can be read off one by one. On real LibriSpeech
-every speaker is its own "voice".
+The embedded corpus names each speaker in `LibriSpeech/SPEAKERS.TXT` as
+"<engine> <voice>[+variant] pitch P tempo T"; speakers are grouped by engine and voice, so each
+held-out voice can be read off on its own. On real LibriSpeech the group is the reader's name.
 
     python -m conprune.eval.voices --data DIR --predictions RUN_DIR [--out wer.md]
 """
@@ -29,7 +29,8 @@ def read_speaker_names(corpus_root: Path) -> dict[str, str]:
         if line.startswith(";") or line.count("|") < 4:
             continue
         fields = [f.strip() for f in line.split("|")]
-        names[fields[0]] = fields[4].split()[0] if fields[4] else fields[0]
+        words = fields[4].split()
+        names[fields[0]] = " ".join(words[:2]).split("+")[0] if words else fields[0]
     return names
 
 
