@@ -1,5 +1,6 @@
 # conprune — one target per stage. `make help` lists them.
-# Variables: DATA (corpus root), HOURS (embedded corpus size), SEED, ARGS (extra fit args).
+# Variables: DATA (corpus root), HOURS (embedded corpus size), SEED, PIECES (tokenizer size),
+# ARGS (extra fit args).
 # Outputs go to runs/<stage>/ (the paths in experiments/*.yaml). Finished stages are skipped.
 SHELL := /bin/bash
 VENV ?= .venv
@@ -10,6 +11,7 @@ DATA ?= data/synth
 HOURS ?= 2
 SEED ?= 0
 ARGS ?=
+PIECES ?= 64
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-deps data tokenizer teacher demo test test-all lint clean
@@ -28,7 +30,7 @@ system-deps: ## install the Debian TTS voices and texts used by the embedded cor
 	bash scripts/install_system_deps.sh
 
 MANIFEST := $(DATA)/manifests/train-clean-100.jsonl
-TOKENIZER := $(DATA)/tokenizer/unigram256.model
+TOKENIZER := $(DATA)/tokenizer/unigram$(PIECES).model
 TEACHER := runs/teacher/checkpoints/best.ckpt
 
 $(DATA)/SYNTHETIC.md: | $(STAMP)
@@ -41,22 +43,24 @@ $(MANIFEST): $(DATA)/SYNTHETIC.md
 data: $(MANIFEST) ## synthesise the embedded corpus (HOURS=2) and write manifests
 
 $(TOKENIZER): $(MANIFEST)
-	$(CONPRUNE) tokenizer --root $(DATA) --splits train-clean-100 --vocab-size 256
+	$(CONPRUNE) tokenizer --root $(DATA) --splits train-clean-100 --vocab-size $(PIECES)
 
-tokenizer: $(TOKENIZER) ## train the SentencePiece unigram tokenizer (256 pieces)
+tokenizer: $(TOKENIZER) ## train the SentencePiece unigram tokenizer (PIECES=64)
 
 # A killed run resumes from last.ckpt; a finished one leaves runs/teacher/DONE and is skipped.
 runs/teacher/DONE: $(TOKENIZER)
-	$(CONPRUNE) fit --config experiments/teacher.yaml --data.root $(DATA) $(ARGS) \
-		$(if $(wildcard runs/teacher/checkpoints/last.ckpt),--ckpt_path runs/teacher/checkpoints/last.ckpt)
-	touch $@
+	start=$$(date +%s) && \
+	$(CONPRUNE) fit --config experiments/teacher.yaml --data.root $(DATA) --data.num_pieces $(PIECES) $(ARGS) \
+		$(if $(wildcard runs/teacher/checkpoints/last.ckpt),--ckpt_path runs/teacher/checkpoints/last.ckpt) && \
+	echo "fit wall time: $$(( $$(date +%s) - start )) s" > $@
 
 teacher: runs/teacher/DONE runs/teacher/test/wer_by_voice.md ## train the demo teacher, then test it
 
 runs/teacher/test/wer_by_voice.md: runs/teacher/DONE
-	$(CONPRUNE) test --config experiments/teacher.yaml --data.root $(DATA) --ckpt_path $(TEACHER) \
+	$(CONPRUNE) test --config experiments/teacher.yaml --data.root $(DATA) --data.num_pieces $(PIECES) --ckpt_path $(TEACHER) \
 		--trainer.logger=false --trainer.callbacks=[] --trainer.default_root_dir runs/teacher/test
 	$(PY) -m conprune.eval.voices --data $(DATA) --predictions runs/teacher/test --out $@
+	$(PY) -m conprune.eval.readme teacher --run runs/teacher
 
 demo: teacher ## the stages that exist so far, end to end on the embedded corpus
 

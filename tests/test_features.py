@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conprune.data.features import (GlobalCMVN, LogMel, SpecAugment, compute_cmvn, load_audio, num_frames,
+from conprune.data.features import (FrequencyWarp, GlobalCMVN, LogMel, SpecAugment, compute_cmvn, load_audio, num_frames,
                                     read_cmvn)
 from conprune.errors import ConpruneError
 
@@ -69,3 +69,14 @@ def test_specaugment_masks_some_but_not_all():
     zero = masked == 0
     assert masked.shape == feats.shape
     assert 0 < zero.float().mean() < 0.5
+
+
+def test_frequency_warp_moves_energy_and_keeps_shape():
+    torch.manual_seed(0)
+    feats = torch.zeros(10, 80)
+    feats[:, 40] = 1.0
+    warp = FrequencyWarp(max_warp=0.2)
+    peaks = {int(warp(feats).argmax(dim=1)[0]) for _ in range(20)}
+    assert len(peaks) > 1 and all(30 <= p <= 52 for p in peaks)
+    assert warp(feats).shape == feats.shape
+    assert torch.equal(FrequencyWarp(0.0)(feats), feats)

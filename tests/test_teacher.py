@@ -86,3 +86,19 @@ def test_missing_root_is_one_line_error(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error:") and "nowhere" in err[-1]
+
+
+def test_inter_ctc_adds_a_middle_layer_loss():
+    from conprune.lit.teacher import TeacherModule
+
+    torch.manual_seed(0)
+    batch = {"features": torch.randn(2, 120, 80), "lengths": torch.tensor([120, 100]),
+             "targets": torch.randint(1, 30, (2, 6)), "target_lengths": torch.tensor([6, 5]), "ids": ["a", "b"]}
+    plain = TeacherModule(preset="tiny", vocab_size=30)
+    inter = TeacherModule(preset="tiny", vocab_size=30, inter_ctc_weight=0.3)
+    inter.load_state_dict(plain.state_dict())
+    plain.eval(), inter.eval()
+    loss_plain, loss_inter = plain.training_step(batch, 0), inter.training_step(batch, 0)
+    assert torch.isfinite(loss_inter) and not torch.isclose(loss_plain, loss_inter)
+    loss_inter.backward()
+    assert inter.model.layers[0].ffn1.fc1.weight.grad is not None

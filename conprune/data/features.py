@@ -124,6 +124,31 @@ def read_cmvn(path: str | Path) -> dict:
     return stats
 
 
+class FrequencyWarp(torch.nn.Module):
+    """Random linear warp of the mel axis, a cheap vocal-tract-length perturbation (VTLP-like).
+
+    Each utterance's bins are resampled at positions i / alpha with alpha ~ U(1 - m, 1 + m), which
+    moves formants the way a longer or shorter vocal tract does; it helps most where the training
+    set has few speakers (the embedded corpus has a handful of voices).
+    """
+
+    def __init__(self, max_warp: float = 0.1) -> None:
+        super().__init__()
+        self.max_warp = max_warp
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """feats [frames, mels] -> warped copy of the same shape."""
+        if self.max_warp <= 0:
+            return feats
+        bins = feats.shape[1]
+        alpha = 1.0 + (2 * torch.rand(()).item() - 1) * self.max_warp
+        pos = (torch.arange(bins, dtype=torch.float32) / alpha).clamp(max=bins - 1)
+        low = pos.floor().long()
+        high = (low + 1).clamp(max=bins - 1)
+        frac = pos - low
+        return feats[:, low] * (1 - frac) + feats[:, high] * frac
+
+
 class SpecAugment(torch.nn.Module):
     """SpecAugment (Park et al. 2019) with torchaudio's masking transforms, training only.
 

@@ -1,0 +1,55 @@
+"""Regenerate marked sections of README.md from result files, so no number there is typed by hand.
+
+A section is the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->`.
+
+    python -m conprune.eval.readme teacher --run runs/teacher --data data/synth [--readme README.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import torch
+
+from conprune.data.manifest import atomic_write_text
+from conprune.errors import ConpruneError
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    """Return `text` with the marked section `name` replaced by `body`."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise ConpruneError(f"README has no section {begin} ... {end}; add the two markers")
+    return pattern.sub(lambda _: f"{begin}\n{body.strip()}\n{end}", text)
+
+
+def teacher_section(run: Path) -> str:
+    """Model size, training wall time and WER per split and voice of a finished teacher run."""
+    ckpt = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    params = sum(v.numel() for k, v in ckpt["state_dict"].items()
+                 if k.startswith("model.") and "running_" not in k and "num_batches" not in k)
+    hp = ckpt.get("hyper_parameters", {})
+    done = (run / "DONE").read_text().strip() if (run / "DONE").is_file() else "fit wall time: unknown"
+    table = (run / "test" / "wer_by_voice.md").read_text()
+    return (f"Demo teacher (`make teacher`): preset `{hp.get('preset')}`, {params / 1e6:.2f} M parameters, "
+            f"vocabulary {hp.get('vocab_size')} (unigram pieces + blank), best checkpoint at step "
+            f"{ckpt.get('global_step')}; {done} on this 2-core CPU machine. Greedy decoding, no LM. "
+            f"`dev-other`/`test-other` are voices never heard in training.\n\n{table}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("section", choices=["teacher"])
+    parser.add_argument("--run", type=Path, default=Path("runs/teacher"))
+    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    args = parser.parse_args()
+    body = teacher_section(args.run)
+    atomic_write_text(args.readme, replace_section(args.readme.read_text(), args.section, body))
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

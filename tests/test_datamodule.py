@@ -1,0 +1,54 @@
+"""LibriSpeechDataModule: builds what is missing, batches, caches, shards evaluation."""
+
+import shutil
+
+import pytest
+import torch
+
+from conprune.data.datamodule import LibriSpeechDataModule, _EvalBatches
+from conprune.errors import ConpruneError
+
+
+@pytest.fixture()
+def datamodule(tmp_path, tiny_corpus):
+    root = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, root)
+    dm = LibriSpeechDataModule(root=str(root), num_pieces=40, max_frames=600, num_workers=0,
+                               cache_features=True, freq_warp=0.1)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def test_train_batches_and_cache(datamodule):
+    batch = next(iter(datamodule.train_dataloader()))
+    assert batch["features"].shape[0] == len(batch["ids"]) == batch["targets"].shape[0]
+    assert batch["features"].shape[0] * batch["features"].shape[1] <= 600
+    assert (batch["target_lengths"] > 0).all() and batch["targets"].max() < 41
+    dataset = datamodule.train_dataloader().dataset
+    first = dataset[0]["features"]
+    assert 0 in dataset.cache and dataset[0]["features"].shape == first.shape
+
+
+def test_eval_loaders_are_unaugmented_and_deterministic(datamodule):
+    loaders = datamodule.val_dataloader()
+    assert len(loaders) == 2
+    a = next(iter(loaders[0]))["features"]
+    b = next(iter(loaders[0]))["features"]
+    assert torch.equal(a, b)
+
+
+def test_eval_batches_split_over_ranks_without_duplicates():
+    lengths = [50, 400, 120, 300, 90, 220, 310, 75, 180]
+    ranks = [list(_EvalBatches(lengths, 500, r, 2)) for r in range(2)]
+    seen = [i for r in ranks for batch in r for i in batch]
+    assert sorted(seen) == list(range(len(lengths)))
+
+
+def test_tokenizer_size_mismatch_is_clear(datamodule):
+    other = LibriSpeechDataModule(root=str(datamodule.root), num_pieces=40)
+    other.hparams.num_pieces = 50
+    other.tokenizer_path.parent.mkdir(exist_ok=True)
+    shutil.copy(datamodule.tokenizer_path, other.tokenizer_path)
+    with pytest.raises(ConpruneError, match="data.num_pieces=50"):
+        other.setup("fit")
