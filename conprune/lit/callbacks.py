@@ -1,0 +1,81 @@
+"""Callbacks of the pruning stage.
+
+`SparsityRamp` owns the sparsity target t(step): 0 during an optional delay (the student first
+adapts to distillation), then a linear or cosine ramp to the final target over `ramp_steps`,
+then flat. Ramping avoids a shock to the model and gives λ time to follow (CoFi, DPHuBERT use a
+linear warm-up of the target). Its state is saved in checkpoints and checked on resume, so a
+resumed run continues the same ramp instead of silently starting another.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+
+from conprune.errors import ConpruneError
+from conprune.pruning.lagrangian import check_target
+
+SHAPES = ("linear", "cosine")
+
+
+def ramp_value(step: int, final: float, ramp_steps: int, delay_steps: int = 0, shape: str = "linear") -> float:
+    """The target at optimizer step `step`."""
+    if step < delay_steps:
+        return 0.0
+    progress = 1.0 if ramp_steps <= 0 else min(1.0, (step - delay_steps) / ramp_steps)
+    if shape == "cosine":
+        progress = 0.5 * (1.0 - math.cos(math.pi * progress))
+    return final * progress
+
+
+class SparsityRamp(L.Callback):
+    """Sets `pl_module.sparsity_target` before every training step and logs it.
+
+    Args:
+        target: final sparsity (fraction of the teacher's params or MACs to remove, in (0, 1));
+            when None, the module's `target` is used.
+        ramp_steps: steps from 0 to the final target (after the delay).
+        delay_steps: steps with target 0 before the ramp starts.
+        shape: `linear` or `cosine`.
+    """
+
+    def __init__(self, target: float | None = None, ramp_steps: int = 1000, delay_steps: int = 0,
+                 shape: str = "linear") -> None:
+        if shape not in SHAPES:
+            raise ConpruneError(f"SparsityRamp shape must be one of {SHAPES}, got {shape!r}")
+        if ramp_steps < 0 or delay_steps < 0:
+            raise ConpruneError("SparsityRamp ramp_steps and delay_steps must be >= 0")
+        self.target = None if target is None else check_target(target, "SparsityRamp target")
+        self.ramp_steps = ramp_steps
+        self.delay_steps = delay_steps
+        self.shape = shape
+        self.current = 0.0
+
+    def final_target(self, pl_module: L.LightningModule) -> float:
+        return self.target if self.target is not None else float(pl_module.hparams.target)
+
+    def value(self, step: int, pl_module: L.LightningModule) -> float:
+        return ramp_value(step, self.final_target(pl_module), self.ramp_steps, self.delay_steps, self.shape)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.current = self.value(trainer.global_step, pl_module)
+        pl_module.sparsity_target = self.current
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        self.current = self.value(trainer.global_step, pl_module)
+        pl_module.sparsity_target = self.current
+        pl_module.log("sparsity/target", self.current, batch_size=1)
+
+    def state_dict(self) -> dict:
+        return {"target": self.target, "ramp_steps": self.ramp_steps, "delay_steps": self.delay_steps,
+                "shape": self.shape, "current": self.current}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        saved = {k: state_dict.get(k) for k in ("target", "ramp_steps", "delay_steps", "shape")}
+        mine = {"target": self.target, "ramp_steps": self.ramp_steps, "delay_steps": self.delay_steps,
+                "shape": self.shape}
+        if saved != mine:
+            raise ConpruneError(f"SparsityRamp settings {mine} differ from the checkpoint's {saved}; resume "
+                                "with the config the run was started with")
+        self.current = float(state_dict.get("current", 0.0))

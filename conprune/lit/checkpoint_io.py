@@ -1,0 +1,51 @@
+"""Read models out of our Lightning checkpoints safely (`weights_only=True`, no pickled code)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from conprune.errors import ConpruneError
+from conprune.models.config import ConformerConfig
+from conprune.models.conformer import ConformerCTC
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """torch.load with weights_only=True and a clear error for a missing or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConpruneError(f"checkpoint {path} not found: train the teacher first (`make teacher`) or "
+                            "fix model.init_args.teacher_ckpt")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not our checkpoint"
+        raise ConpruneError(f"cannot load checkpoint {path} safely ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:120]}); is it a conprune checkpoint?") from exc
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "conprune" not in ckpt:
+        raise ConpruneError(f"{path} is not a conprune checkpoint (no state_dict/model config); pass a "
+                            "checkpoint written by `conprune fit`")
+    return ckpt
+
+
+def load_ctc_model(path: str | Path, vocab_size: int | None = None) -> tuple[ConformerCTC, dict]:
+    """The dense model of a teacher (or any CTC stage) checkpoint and its `conprune` extras.
+
+    `vocab_size`, when given, must match the checkpoint: a teacher trained with another tokenizer
+    would decode garbage without any error otherwise.
+    """
+    ckpt = load_checkpoint(path)
+    extra = ckpt["conprune"]
+    config = ConformerConfig.from_dict(extra["model_config"])
+    if vocab_size is not None and config.vocab_size != vocab_size:
+        raise ConpruneError(f"checkpoint {path} has vocabulary {config.vocab_size} but the data's tokenizer "
+                            f"gives {vocab_size} (num_pieces + blank): use the tokenizer the teacher was "
+                            "trained with (data.num_pieces)")
+    model = ConformerCTC(config)
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ConpruneError(f"checkpoint {path} weights do not fit its model config "
+                            f"({str(exc).splitlines()[0][:120]})") from exc
+    return model, extra
