@@ -14,7 +14,7 @@ ARGS ?=
 PIECES ?= 64
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps data tokenizer teacher demo test test-all lint clean
+.PHONY: help install system-deps data tokenizer teacher prune demo test test-all lint clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,7 +62,17 @@ runs/teacher/test/wer_by_voice.md: runs/teacher/DONE
 	$(PY) -m conprune.eval.voices --data $(DATA) --predictions runs/teacher/test --out $@
 	$(PY) -m conprune.eval.readme teacher --run runs/teacher
 
-demo: teacher ## the stages that exist so far, end to end on the embedded corpus
+runs/prune/DONE: runs/teacher/DONE
+	start=$$(date +%s) && \
+	$(CONPRUNE) fit --config experiments/prune.yaml --data.root $(DATA) --data.num_pieces $(PIECES) \
+		--model.init_args.teacher_ckpt $(TEACHER) $(ARGS) \
+		$(if $(wildcard runs/prune/checkpoints/last.ckpt),--ckpt_path runs/prune/checkpoints/last.ckpt) && \
+	echo "fit wall time: $$(( $$(date +%s) - start )) s" > $@
+
+prune: runs/prune/DONE ## learn the gates on the demo teacher: -50 % parameters
+	$(PY) -m conprune.eval.prune_summary --run runs/prune --teacher runs/teacher
+
+demo: prune ## the stages that exist so far, end to end on the embedded corpus
 
 test: $(STAMP) ## run the fast test suite (what CI runs)
 	$(VENV)/bin/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc

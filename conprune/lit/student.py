@@ -1,0 +1,159 @@
+"""PrunedStudentModule: learns which structures to remove while distilling from the teacher.
+
+The student starts as a copy of the teacher with Hard-Concrete gates on every structure group.
+Each step samples gates, runs teacher (frozen, eval, no grad, not a parameter of the module, so
+DDP never sees it) and student, and minimises layer + posterior distillation (+ optional CTC)
+plus the Lagrangian penalty that drives the expected sparsity ŝ to the target t(step) owned by
+the `SparsityRamp` callback. Sparsity is measured against the teacher's total parameters or
+MACs (`target_metric`). Validation decodes with the deterministic gates and logs
+`val/wer_at_target`: the WER when the deterministic sparsity is within `sparsity_tolerance` of
+the final target, else 1 + the gap, so checkpoint selection only considers models at the target.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from conprune.errors import ConpruneError
+from conprune.lit.checkpoint_io import load_ctc_model
+from conprune.lit.ctc_module import CtcModule, ctc_loss
+from conprune.lit.schedule import warmup_decay
+from conprune.pruning.cost import count_macs, count_params, expected_macs, expected_params, pruned_config, ref_frames
+from conprune.pruning.distill import LayerDistiller, default_layer_map, posterior_kd_loss
+from conprune.pruning.gates import ConformerGates, GateConfig
+from conprune.pruning.lagrangian import LagrangianController, check_target
+
+METRICS = ("params", "macs")
+
+
+class PrunedStudentModule(CtcModule):
+    """Structured pruning with L0 gates, a Lagrangian target and layerwise distillation.
+
+    Args:
+        teacher_ckpt: checkpoint of the teacher stage (`runs/teacher/checkpoints/best.ckpt`).
+        vocab_size: linked from `data.num_pieces + 1`; must match the teacher's vocabulary.
+        target: final sparsity in (0, 1) of `target_metric` (`params` or `macs`).
+        ref_seconds: utterance length at which MACs are counted (attention's T² term included).
+        gates: GateConfig fields (which structure groups are prunable, their initial keep-probs).
+        layer_map: {student layer: teacher layer} for the layer loss; default every `layer_every`-th.
+        layer_loss: `l1_cos` (DPHuBERT) or `mse`; layer_weight, kd_weight, kd_temperature, ctc_weight:
+            weights of layer loss, posterior KL at temperature T, and ground-truth CTC.
+        lr, weight_decay, warmup_steps, lr_schedule, min_lr_ratio: student weights (AdamW).
+        log_alpha_lr: gate parameters (AdamW, no weight decay, constant LR).
+        lambda_lr: Lagrange multipliers (gradient ascent, no weight decay, constant LR).
+        sparsity_tolerance: |deterministic − target| allowed for checkpoint selection.
+    """
+
+    def __init__(self, teacher_ckpt: str, vocab_size: int = 65, target: float = 0.5,
+                 target_metric: str = "params", ref_seconds: float = 10.0, gates: dict | None = None,
+                 layer_map: dict[int, int] | None = None, layer_every: int = 2, layer_loss: str = "l1_cos",
+                 layer_weight: float = 1.0, kd_weight: float = 1.0, kd_temperature: float = 1.0,
+                 ctc_weight: float = 0.0, lr: float = 5e-4, weight_decay: float = 1e-3,
+                 warmup_steps: int = 100, lr_schedule: str = "cosine", min_lr_ratio: float = 0.05,
+                 log_alpha_lr: float = 0.02, lambda_lr: float = 0.05, sparsity_tolerance: float = 0.01) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        check_target(target)
+        if target_metric not in METRICS:
+            raise ConpruneError(f"target_metric must be one of {METRICS}, got {target_metric!r}")
+        teacher, extra = load_ctc_model(teacher_ckpt, vocab_size)
+        self.teacher_extra = extra
+        self.config = teacher.config
+        self.model = copy.deepcopy(teacher)
+        teacher.eval().requires_grad_(False)
+        object.__setattr__(self, "teacher", teacher)  # not a submodule: no DDP sync, not checkpointed
+        self.gates = ConformerGates(self.model, GateConfig.from_dict(gates))
+        depth = self.config.num_layers
+        mapping = layer_map or default_layer_map(depth, depth, layer_every)
+        self.distiller = LayerDistiller(mapping, self.config.d_model, self.config.d_model, layer_loss)
+        self.lagrangian = LagrangianController()
+        self.frames = ref_frames(ref_seconds)
+        self.total_cost = float(self.exact_cost(self.config))
+        self.sparsity_target = 0.0
+
+    # -- cost ----------------------------------------------------------------------------
+    def exact_cost(self, config) -> float:
+        if self.hparams.target_metric == "params":
+            return float(count_params(config))
+        return float(count_macs(config, self.frames))
+
+    def expected_sparsity(self) -> torch.Tensor:
+        keep = self.gates.keep_probs()
+        if self.hparams.target_metric == "params":
+            cost = expected_params(self.config, keep)
+        else:
+            cost = expected_macs(self.config, keep, self.frames)
+        return 1.0 - cost / self.total_cost
+
+    @torch.no_grad()
+    def deterministic_sparsity(self) -> float:
+        masks = {k: (v > 0).float() for k, v in self.gates.deterministic().items()}
+        return 1.0 - self.exact_cost(pruned_config(self.config, masks)) / self.total_cost
+
+    # -- steps ---------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        self.teacher.to(self.device)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        hp = self.hparams
+        feats, lengths = batch["features"], batch["lengths"]
+        with torch.no_grad():
+            teacher_out = self.teacher(feats, lengths, return_hidden=True)
+        out = self.model(feats, lengths, gates=self.gates(), return_hidden=True)
+        valid = torch.arange(out.log_probs.shape[1], device=self.device)[None, :] < out.lengths[:, None]
+        layer = self.distiller(out.hidden, teacher_out.hidden, valid)
+        kd = posterior_kd_loss(out.log_probs, teacher_out.log_probs, valid, hp.kd_temperature)
+        loss = hp.layer_weight * layer + hp.kd_weight * kd
+        size = len(batch["ids"])
+        if hp.ctc_weight > 0:
+            ctc, _ = ctc_loss(out.log_probs, out.lengths, batch["targets"], batch["target_lengths"])
+            loss = loss + hp.ctc_weight * ctc
+            self.log("loss/ctc", ctc, batch_size=size)
+        expected = self.expected_sparsity()
+        lagrangian = self.lagrangian(expected, self.sparsity_target)
+        self.log_dict({"loss/layer": layer, "loss/kd": kd, "loss/lagrangian": lagrangian,
+                       "sparsity/expected": expected, "lagrangian/lambda1": self.lagrangian.lambda1,
+                       "lagrangian/lambda2": self.lagrangian.lambda2}, batch_size=size)
+        if batch_idx % max(1, self.trainer.log_every_n_steps) == 0:
+            self.log("sparsity/deterministic", self.deterministic_sparsity(), batch_size=size)
+        total = loss + lagrangian
+        self.log("train/loss", total, prog_bar=True, batch_size=size)
+        return total
+
+    def forward_eval(self, batch: dict):
+        return self.model(batch["features"], batch["lengths"], gates=self.gates.deterministic())
+
+    def on_validation_epoch_end(self) -> None:
+        results = self._eval_epoch_end("val")
+        sparsity = self.deterministic_sparsity()
+        gap = abs(sparsity - self.hparams.target)
+        at_target = results["all"] if gap <= self.hparams.sparsity_tolerance else 1.0 + gap
+        self.log("sparsity/deterministic", sparsity)
+        self.log("val/wer_at_target", at_target)
+
+    # -- optimisation --------------------------------------------------------------------
+    def configure_optimizers(self):
+        hp = self.hparams
+        decay, no_decay = [], []
+        for module in (self.model, self.distiller):
+            for param in module.parameters():
+                (decay if param.ndim >= 2 else no_decay).append(param)
+        groups = [{"params": decay, "lr": hp.lr, "weight_decay": hp.weight_decay},
+                  {"params": no_decay, "lr": hp.lr, "weight_decay": 0.0},
+                  {"params": list(self.gates.log_alpha_parameters()), "lr": hp.log_alpha_lr, "weight_decay": 0.0},
+                  {"params": list(self.lagrangian.parameters()), "lr": hp.lambda_lr, "weight_decay": 0.0}]
+        optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.98))
+        total = int(self.trainer.estimated_stepping_batches)
+
+        def student(step: int) -> float:
+            return warmup_decay(step, hp.warmup_steps, total, hp.lr_schedule, hp.min_lr_ratio)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [student, student, lambda s: 1.0, lambda s: 1.0])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Keep the teacher's tokenizer/CMVN and the dense config next to the student weights."""
+        checkpoint["conprune"] = {**self.teacher_extra, "model_config": self.config.to_dict(),
+                                  "stage": "prune", "kept_counts": self.gates.kept_counts()}

@@ -1,0 +1,222 @@
+"""Analytic parameter and MAC counts of a Conformer-CTC config, exact and expected under gates.
+
+One set of per-module polynomials serves both uses: fed plain ints they give the exact count of
+a config (checked in tests against `sum(p.numel())` and `FlopCounterMode`); fed expected unit
+counts (sums of keep-probabilities) they give the differentiable expected cost that the
+Lagrangian pushes toward the sparsity target. Sharing the formulas is what makes the expected
+cost of 0/1 keep-probabilities equal the exact cost of the pruned config.
+
+MAC conventions (what `torch.utils.flop_counter.FlopCounterMode` counts, flops = 2 × MACs):
+weights of every Linear/Conv (the front-end Conv2ds and projection, q/k/v/out, FFN fc1/fc2,
+conv pw1/depthwise/pw2, the CTC head) and attention's Q·Kᵀ and A·V, each T'²·head_dim per head.
+Biases, norms, activations, softmax, GLU, RoPE and gating are elementwise and not counted.
+Note: on CPU, PyTorch's fused `_scaled_dot_product_flash_attention_for_cpu` has no flop formula,
+so FlopCounterMode only sees the T'² terms under `sdpa_kernel(SDPBackend.MATH)` (or on GPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeAlias
+
+import torch
+from torch import Tensor
+
+from conprune.errors import ConpruneError
+from conprune.models.config import ConformerConfig
+from conprune.models.conformer import MIN_FRAMES
+from conprune.pruning.gates import config_gate_shapes
+
+Num: TypeAlias = int | float | Tensor
+
+# Block module name -> (per-layer config field, unit gate suffix), in forward order.
+MODULES = {"ffn1": ("ffn1_dim", "units"), "mhsa": ("heads", "heads"),
+           "conv": ("conv_channels", "channels"), "ffn2": ("ffn2_dim", "units")}
+FRAMES_PER_SECOND = 100  # 10 ms feature hop
+
+
+def ref_frames(seconds: float) -> int:
+    """Feature frames of a `seconds`-long clip: 1 + samples/hop (centred STFT), 10 s -> 1001."""
+    return round(seconds * FRAMES_PER_SECOND) + 1
+
+
+def output_frames(frames: int) -> int:
+    """Frames after the two unpadded stride-2 convs: T' = ((frames−1)//2 − 1)//2."""
+    return max(((frames - 1) // 2 - 1) // 2, 0)
+
+
+def _freq_bins(cfg: ConformerConfig) -> tuple[int, int]:
+    first = (cfg.input_dim - 1) // 2
+    return first, (first - 1) // 2
+
+
+def _module_terms(cfg: ConformerConfig, name: str, d: Num, n: Num, t: int) -> tuple[Num, Num, Num]:
+    """(fixed params, params of the n units, MACs) of one block module of width d with n units.
+
+    The fixed part (pre-norm LayerNorm 2d + output bias d) exists iff the module does; every
+    other weight and every MAC belongs to a unit (head, FFN unit, conv channel).
+    """
+    hd, k = cfg.head_dim, cfg.conv_kernel
+    if name == "mhsa":  # q/k/v rows + biases, out columns; Q·Kᵀ and A·V are t²·hd per head
+        return 3 * d, n * (4 * d * hd + 3 * hd), t * n * (4 * d * hd + 2 * t * hd)
+    if name == "conv":  # GLU pair of pw1 rows + biases, depthwise filter + bias, norm affine, pw2 column
+        return 3 * d, n * (3 * d + k + 5), t * n * (3 * d + k)
+    return 3 * d, n * (2 * d + 1), 2 * t * n * d  # FFN: fc1 row + bias, fc2 column
+
+
+def _breakdown(cfg: ConformerConfig, d: Num, units: list[dict[str, tuple[Num, Num, Num]]],
+               frames: int) -> dict[str, tuple[Num, Num]]:
+    """(params, MACs) per module; `units[l][name]` = (P(module present), P(module gate), E[#units])."""
+    if frames < MIN_FRAMES:
+        raise ConpruneError(f"MAC count needs at least {MIN_FRAMES} input frames, got {frames}")
+    t1, t = (frames - 1) // 2, output_frames(frames)
+    f1, f2 = _freq_bins(cfg)
+    c, v = cfg.subsampling_channels, cfg.vocab_size
+    out: dict[str, tuple[Num, Num]] = {
+        "subsampling": (11 * c + 9 * c * c + c * f2 * d + d,
+                        9 * c * (t1 * f1 + t * f2 * c) + t * c * f2 * d)}
+    for i, layer in enumerate(units):
+        for name, (present, scale, n) in layer.items():
+            fixed, per_unit, macs = _module_terms(cfg, name, d, n, t)
+            out[f"layers.{i}.{name}"] = (present * fixed + scale * per_unit, scale * macs)
+        out[f"layers.{i}.norm_out"] = (2 * d, 0)
+    out["head"] = (d * v + v, t * d * v)
+    return out
+
+
+def _exact_units(cfg: ConformerConfig) -> list[dict[str, tuple[Num, Num, Num]]]:
+    return [{name: (1, 1, getattr(cfg, field)[i]) for name, (field, _) in MODULES.items()
+             if getattr(cfg, field)[i]} for i in range(cfg.num_layers)]
+
+
+def cost_breakdown(config: ConformerConfig, frames: int) -> dict[str, dict[str, float]]:
+    """{"subsampling" | "layers.{l}.{ffn1,mhsa,conv,ffn2,norm_out}" | "head": {"params", "macs"}}
+    for one utterance of `frames` input frames; absent modules are left out. Names match
+    `ConformerCTC.param_breakdown()` so reports can put both side by side."""
+    parts = _breakdown(config, config.d_model, _exact_units(config), frames)
+    return {k: {"params": float(p), "macs": float(m)} for k, (p, m) in parts.items()}
+
+
+def count_params(config: ConformerConfig) -> int:
+    """Exactly `sum(p.numel() for p in ConformerCTC(config).parameters())`, without building it."""
+    parts = _breakdown(config, config.d_model, _exact_units(config), MIN_FRAMES)
+    return int(sum(p for p, _ in parts.values()))
+
+
+def count_macs(config: ConformerConfig, frames: int) -> int:
+    """Multiply-accumulates of one forward pass over one utterance of `frames` input frames
+    (batch 1, no padding), counted as in the module docstring."""
+    return int(sum(m for _, m in _breakdown(config, config.d_model, _exact_units(config), frames).values()))
+
+
+def macs_per_second(config: ConformerConfig, ref_seconds: float = 10.0) -> float:
+    """MACs per second of audio at a `ref_seconds` reference clip (`ref_frames`): the T'² term
+    makes MACs superlinear in length, so the reference length is part of the number."""
+    return count_macs(config, ref_frames(ref_seconds)) / ref_seconds
+
+
+def sparsity(expected: Num, total: Num) -> Num:
+    """1 − expected/total: the fraction of the dense cost removed (a Tensor stays differentiable)."""
+    return 1 - expected / total
+
+
+def _check_keys(config: ConformerConfig, gates: Mapping[str, Tensor]) -> None:
+    """Reject keys the model would reject, so a typo never silently counts as 'always kept'."""
+    shapes = config_gate_shapes(config)
+    for key, value in gates.items():
+        if key not in shapes:
+            raise ConpruneError(f"unknown gate {key!r} (absent module or typo); "
+                                "see ConformerCTC.gate_shapes()")
+        want = shapes[key]
+        if tuple(value.shape) != want and not (want == () and value.numel() == 1):
+            raise ConpruneError(f"gate {key!r} must have shape {list(want)}, got {list(value.shape)}")
+
+
+def _expected_units(cfg: ConformerConfig, keep: Mapping[str, Tensor],
+                    dtype: torch.dtype) -> list[dict[str, tuple[Num, Num, Num]]]:
+    """Per layer and module: (P(module present), P(module gate), E[#units]).
+
+    A module exists in the pruned model only if its gate keeps it and at least one unit
+    survives, so its fixed part is weighted by p_module·(1 − Π(1 − p_unit)); this keeps the
+    0/1 case exact when every unit is dropped but the module gate is not.
+    """
+    layers = []
+    for i in range(cfg.num_layers):
+        layer: dict[str, tuple[Num, Num, Num]] = {}
+        for name, (field, unit) in MODULES.items():
+            count = getattr(cfg, field)[i]
+            if not count:
+                continue
+            module = keep.get(f"layers.{i}.{name}.module")
+            p_mod: Num = module.to(dtype).reshape(()) if module is not None else 1
+            probs = keep.get(f"layers.{i}.{name}.{unit}")
+            if probs is None:
+                layer[name] = (p_mod, p_mod, count)
+            else:
+                probs = probs.to(dtype)
+                any_kept = 1 - torch.prod(1 - probs)
+                layer[name] = (p_mod * any_kept, p_mod, probs.sum())
+        layers.append(layer)
+    return layers
+
+
+def _dtype_device(keep: Mapping[str, Tensor]) -> tuple[torch.dtype, torch.device | None]:
+    """At least float32 (half-precision sums of counts would be far off), on the gates' device."""
+    first = next(iter(keep.values()), None)
+    if first is None:
+        return torch.float64, None
+    return torch.promote_types(first.dtype, torch.float32), first.device
+
+
+def _expected_total(config: ConformerConfig, keep: Mapping[str, Tensor], frames: int, column: int) -> Tensor:
+    _check_keys(config, keep)
+    dtype, device = _dtype_device(keep)
+    hidden = keep.get("hidden")
+    d: Num = hidden.to(dtype).sum() if hidden is not None else config.d_model
+    parts = _breakdown(config, d, _expected_units(config, keep, dtype), frames)
+    total = sum(part[column] for part in parts.values())
+    return total if isinstance(total, Tensor) else torch.tensor(float(total), dtype=dtype, device=device)
+
+
+def expected_params(config: ConformerConfig, keep: Mapping[str, Tensor]) -> Tensor:
+    """Expected parameter count when each gated unit/module is kept with the given probability.
+
+    `keep` uses the model's gate keys (`ConformerCTC.gate_shapes()`); a missing key means always
+    kept. Gates are treated as independent, so E[cost] is the count polynomial evaluated at the
+    expected counts: module = P(kept)·(P(any unit kept)·fixed + per-unit·E[#units]), and a
+    "hidden" gate replaces d_model by E[d] everywhere d appears (exact at 0/1 gates, whose
+    compacted model has d_model = #kept channels; see `pruned_config`). Computed in at least float32 on the gates' device;
+    pass float64 probabilities for counts beyond float32's 2²⁴ exact range.
+    """
+    return _expected_total(config, keep, MIN_FRAMES, 0)
+
+
+def expected_macs(config: ConformerConfig, keep: Mapping[str, Tensor], frames: int) -> Tensor:
+    """Expected MACs of one `frames`-frame utterance under gate keep-probabilities (see
+    `expected_params`); attention's T'² term is per head, hence linear in E[#heads]."""
+    return _expected_total(config, keep, frames, 1)
+
+
+def pruned_config(config: ConformerConfig, keep_masks: Mapping[str, Tensor]) -> ConformerConfig:
+    """The smaller config left after removing every unit whose mask is 0 (nonzero = kept).
+
+    A module whose module mask is 0, or whose units are all 0, gets count 0 (absent), exactly as
+    compaction removes it; a "hidden" mask sets d_model to the number of kept channels.
+    """
+    _check_keys(config, keep_masks)
+    counts: dict[str, object] = {field: list(getattr(config, field)) for field, _ in MODULES.values()}
+    for i in range(config.num_layers):
+        for name, (field, unit) in MODULES.items():
+            module = keep_masks.get(f"layers.{i}.{name}.module")
+            units = keep_masks.get(f"layers.{i}.{name}.{unit}")
+            if module is not None and not bool(module.reshape(()) != 0):
+                counts[field][i] = 0  # type: ignore[index]
+            elif units is not None:
+                counts[field][i] = int((units != 0).sum())  # type: ignore[index]
+    hidden = keep_masks.get("hidden")
+    if hidden is not None:
+        width = int((hidden != 0).sum())
+        if width == 0:
+            raise ConpruneError("the 'hidden' mask drops every model channel; keep at least one")
+        counts["d_model"] = width
+    return config.replace(**counts)

@@ -1,0 +1,160 @@
+"""The analytic cost model must match the real model: params exactly, MACs against FlopCounterMode,
+and the expected (gated) cost must reduce to the exact cost of the pruned config at 0/1 gates."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from conprune.errors import ConpruneError
+from conprune.models.config import ConformerConfig
+from conprune.models.conformer import ConformerCTC
+from conprune.pruning.cost import (
+    cost_breakdown,
+    count_macs,
+    count_params,
+    expected_macs,
+    expected_params,
+    macs_per_second,
+    output_frames,
+    pruned_config,
+    ref_frames,
+    sparsity,
+)
+from conprune.pruning.gates import config_gate_shapes
+
+CONFIGS = {
+    # layer 1: MHSA absent; layer 2: conv and ffn1 absent
+    "batchnorm-rope": ConformerConfig(d_model=32, num_layers=3, vocab_size=29, heads=[2, 0, 3], head_dim=8,
+                                      ffn1_dim=[64, 48, 0], ffn2_dim=[40, 56, 24], conv_channels=[32, 16, 0],
+                                      input_dim=20, conv_kernel=7, subsampling_channels=16),
+    "layernorm-abs": ConformerConfig(d_model=48, num_layers=2, vocab_size=17, heads=[4, 1], head_dim=6,
+                                     ffn1_dim=[96, 8], ffn2_dim=[0, 72], conv_channels=[12, 48],
+                                     input_dim=80, conv_kernel=15, subsampling_channels=24,
+                                     conv_norm="layernorm", pos_enc="abs"),
+    # layer 1 is empty (only its output LayerNorm); odd input_dim exercises the frequency floors
+    "none-empty-layer": ConformerConfig(d_model=40, num_layers=3, vocab_size=33, heads=[5, 0, 2], head_dim=4,
+                                        ffn1_dim=[80, 0, 0], ffn2_dim=[0, 0, 60], conv_channels=[0, 0, 40],
+                                        input_dim=23, conv_kernel=3, subsampling_channels=8, pos_enc="none"),
+}
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_params_exact(name: str) -> None:
+    cfg = CONFIGS[name]
+    model = ConformerCTC(cfg)
+    assert count_params(cfg) == sum(p.numel() for p in model.parameters())
+    breakdown = cost_breakdown(cfg, 300)
+    assert {k: int(v["params"]) for k, v in breakdown.items() if v["params"]} == model.param_breakdown()
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("frames", [300, 1001])
+def test_macs_match_flop_counter(name: str, frames: int) -> None:
+    """MATH attention makes Q·Kᵀ and A·V visible as bmm (the fused CPU kernel has no flop formula)."""
+    cfg = CONFIGS[name]
+    model = ConformerCTC(cfg).eval()
+    x = torch.randn(1, frames, cfg.input_dim)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model(x, torch.tensor([frames]))
+    measured = counter.get_total_flops() / 2
+    assert count_macs(cfg, frames) == pytest.approx(measured, rel=0.01)
+    assert sum(v["macs"] for v in cost_breakdown(cfg, frames).values()) == count_macs(cfg, frames)
+
+
+def test_reference_length_and_frames() -> None:
+    cfg = CONFIGS["batchnorm-rope"]
+    assert ref_frames(10.0) == 1001 and output_frames(1001) == 249 and output_frames(300) == 74
+    assert macs_per_second(cfg) == count_macs(cfg, 1001) / 10.0
+    assert macs_per_second(cfg, 2.0) == count_macs(cfg, 201) / 2.0
+    with pytest.raises(ConpruneError, match="at least 7"):
+        count_macs(cfg, 6)
+
+
+def _random_masks(cfg: ConformerConfig, gen: torch.Generator, hidden: bool) -> dict[str, torch.Tensor]:
+    masks = {}
+    for key, shape in config_gate_shapes(cfg).items():
+        if key == "hidden" and not hidden:
+            continue
+        if key.endswith(".module"):
+            masks[key] = (torch.rand((), generator=gen) > 0.3).double()
+        else:
+            masks[key] = (torch.rand(shape, generator=gen) > torch.rand((), generator=gen)).double()
+    if hidden:
+        masks["hidden"][0] = 1.0  # keep at least one channel
+    return masks
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_expected_equals_exact_at_binary_gates(name: str) -> None:
+    cfg = CONFIGS[name]
+    gen = torch.Generator().manual_seed(0)
+    assert expected_params(cfg, {}).item() == count_params(cfg)
+    assert expected_macs(cfg, {}, 300).item() == count_macs(cfg, 300)
+    for trial in range(12):
+        masks = _random_masks(cfg, gen, hidden=cfg.pos_enc != "abs" and trial % 2 == 1)
+        small = pruned_config(cfg, masks)
+        assert expected_params(cfg, masks).item() == pytest.approx(count_params(small), abs=1e-6)
+        assert expected_macs(cfg, masks, 300).item() == pytest.approx(count_macs(small, 300), abs=1e-6)
+        assert count_params(small) == sum(p.numel() for p in ConformerCTC(small).parameters())
+
+
+def test_module_kept_but_every_unit_dropped_is_absent() -> None:
+    cfg = CONFIGS["batchnorm-rope"]
+    masks = {"layers.0.mhsa.heads": torch.zeros(2), "layers.0.mhsa.module": torch.ones(())}
+    small = pruned_config(cfg, masks)
+    assert small.heads == [0, 0, 3]
+    assert expected_params(cfg, masks).item() == count_params(small)
+
+
+def test_float32_probabilities_close() -> None:
+    cfg = CONFIGS["layernorm-abs"]
+    masks = {k: v.float() for k, v in _random_masks(cfg, torch.Generator().manual_seed(1), False).items()}
+    out = expected_macs(cfg, masks, 1001)
+    assert out.dtype == torch.float32
+    assert out.item() == pytest.approx(count_macs(pruned_config(cfg, masks), 1001), rel=1e-6)
+
+
+def _random_probs(cfg: ConformerConfig, seed: int) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return {k: (0.05 + 0.9 * torch.rand(shape, generator=gen, dtype=torch.float64)).requires_grad_()
+            for k, shape in config_gate_shapes(cfg).items()}
+
+
+@pytest.mark.parametrize("metric", ["params", "macs"])
+def test_expected_cost_differentiable_and_monotone(metric: str) -> None:
+    cfg = CONFIGS["batchnorm-rope"]
+    keep = _random_probs(cfg, 2)
+
+    def cost(k: dict[str, torch.Tensor]) -> torch.Tensor:
+        return expected_params(cfg, k) if metric == "params" else expected_macs(cfg, k, 300)
+
+    value = cost(keep)
+    value.backward()
+    for key, prob in keep.items():
+        assert prob.grad is not None and torch.isfinite(prob.grad).all(), key
+        assert (prob.grad > 0).all(), key  # every gate strictly increases the cost
+    lower = cost({k: v.detach() * 0.5 for k, v in keep.items()})
+    assert lower < value
+    assert 0 < sparsity(value, count_params(cfg) if metric == "params" else count_macs(cfg, 300)) < 1
+    for key in keep:  # lowering any single gate lowers the cost
+        one = {k: v.detach() for k, v in keep.items()}
+        one[key] = one[key] * 0.5
+        assert cost(one) < value, key
+
+
+def test_bad_keys_rejected() -> None:
+    cfg = CONFIGS["batchnorm-rope"]
+    with pytest.raises(ConpruneError, match="unknown gate"):
+        expected_params(cfg, {"layers.1.mhsa.heads": torch.ones(2)})  # MHSA is absent in layer 1
+    with pytest.raises(ConpruneError, match="shape"):
+        expected_macs(cfg, {"layers.0.ffn1.units": torch.ones(3)}, 300)
+    with pytest.raises(ConpruneError, match="hidden"):
+        pruned_config(cfg, {"hidden": torch.zeros(32)})
+
+
+def test_sparsity_helper() -> None:
+    assert sparsity(25.0, 100.0) == 0.75
+    assert sparsity(torch.tensor(50.0), 200).item() == 0.75

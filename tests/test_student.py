@@ -1,0 +1,97 @@
+"""PrunedStudentModule: gates + Lagrangian + distillation through `conprune fit`."""
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from conprune.cli import run_lightning
+from conprune.data.datamodule import LibriSpeechDataModule
+from conprune.errors import ConpruneError
+from conprune.lit.student import PrunedStudentModule
+from conprune.lit.teacher import build_config
+from conprune.models.conformer import ConformerCTC
+
+CONFIG = str(Path(__file__).resolve().parents[1] / "experiments" / "prune.yaml")
+
+
+def write_teacher_ckpt(path: Path, vocab_size: int, dm: LibriSpeechDataModule | None = None) -> Path:
+    """A checkpoint in the teacher stage's format, without training one."""
+    torch.manual_seed(0)
+    model = ConformerCTC(build_config("tiny", vocab_size, {"dropout": 0.0, "attn_dropout": 0.0}))
+    extra = {"model_config": model.config.to_dict()}
+    if dm is not None:
+        extra["tokenizer"] = dm.tokenizer.model_proto
+        extra["cmvn"] = {"mean": dm.cmvn.mean.tolist(), "std": dm.cmvn.std.tolist()}
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "conprune": extra}, path)
+    return path
+
+
+@pytest.fixture()
+def corpus(tmp_path, tiny_corpus):
+    root = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, root)
+    dm = LibriSpeechDataModule(root=str(root), num_pieces=40)
+    dm.prepare_data()
+    dm.setup("fit")
+    return root, dm
+
+
+def test_prune_fit_logs_sparsity_and_lambda(tmp_path, corpus):
+    root, dm = corpus
+    ckpt = write_teacher_ckpt(tmp_path / "teacher.ckpt", 41, dm)
+    out = tmp_path / "run"
+    cli = run_lightning([
+        "fit", "--config", CONFIG, "--data.root", str(root), "--data.num_pieces", "40",
+        "--data.max_frames", "800", "--model.init_args.teacher_ckpt", str(ckpt),
+        "--trainer.max_steps", "12", "--trainer.val_check_interval", "6", "--trainer.log_every_n_steps", "1",
+        "--trainer.default_root_dir", str(out), "--trainer.enable_progress_bar", "false",
+        "--trainer.logger", "[{class_path: lightning.pytorch.loggers.CSVLogger, "
+                            f"init_args: {{save_dir: {out}, name: csv}}}}]",
+        "--trainer.callbacks", "[{class_path: conprune.lit.callbacks.SparsityRamp, init_args: {ramp_steps: 8}}]",
+        "--trainer.enable_checkpointing", "false"])
+    module = cli.model
+    assert module.sparsity_target == pytest.approx(0.5)
+    rows = list(csv.DictReader(open(next(out.rglob("metrics.csv")))))
+    columns = set(rows[0])
+    for name in ("sparsity/target", "sparsity/expected", "sparsity/deterministic", "lagrangian/lambda1",
+                 "lagrangian/lambda2", "loss/layer", "loss/kd", "loss/lagrangian", "val/wer_at_target"):
+        assert name in columns, name
+    lambdas = [float(r["lagrangian/lambda1"]) for r in rows if r.get("lagrangian/lambda1")]
+    assert lambdas[-1] > 0  # the target stayed above the expected sparsity, so λ1 rose
+    assert not hasattr(module, "teacher") or "teacher" not in dict(module.named_children())
+
+
+def test_teacher_vocab_mismatch_is_clear(tmp_path, corpus):
+    ckpt = write_teacher_ckpt(tmp_path / "teacher.ckpt", 30)
+    with pytest.raises(ConpruneError, match="vocabulary 30"):
+        PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41)
+
+
+def test_bad_targets_and_files(tmp_path):
+    with pytest.raises(ConpruneError, match="not found"):
+        PrunedStudentModule(teacher_ckpt=str(tmp_path / "missing.ckpt"))
+    (tmp_path / "junk.ckpt").write_bytes(b"junk")
+    with pytest.raises(ConpruneError, match="cannot load checkpoint"):
+        PrunedStudentModule(teacher_ckpt=str(tmp_path / "junk.ckpt"))
+    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
+    with pytest.raises(ConpruneError, match="sparsity fraction"):
+        PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, target=1.0)
+    with pytest.raises(ConpruneError, match="target_metric"):
+        PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, target_metric="flops")
+
+
+def test_gradients_reach_log_alpha_from_task_and_lagrangian(tmp_path):
+    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
+    module = PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41)
+    feats, lengths = torch.randn(2, 80, 80), torch.tensor([80, 60])
+    out = module.model(feats, lengths, gates=module.gates(), return_hidden=True)
+    out.log_probs.mean().backward()
+    task = [p.grad for p in module.gates.log_alpha_parameters()]
+    assert any(g is not None and g.abs().sum() > 0 for g in task)
+    module.zero_grad()
+    module.lagrangian.lambda1.data.fill_(1.0)
+    module.lagrangian(module.expected_sparsity(), 0.5).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in module.gates.log_alpha_parameters())
