@@ -6,28 +6,18 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
 import torch
 
-
-def last_values(metrics_csv: Path, names: list[str]) -> dict[str, float]:
-    """The last logged value of each metric in a Lightning CSV log."""
-    found: dict[str, float] = {}
-    with open(metrics_csv) as fh:
-        for row in csv.DictReader(fh):
-            for name in names:
-                if row.get(name):
-                    found[name] = float(row[name])
-    return found
+from conprune.eval.logs import last_values, metrics_csv
 
 
 def summary(run: Path, teacher: Path) -> dict:
     ckpt = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     hp = ckpt["hyper_parameters"]
-    metrics = last_values(next((run / "csv").rglob("metrics.csv")),
+    metrics = last_values(metrics_csv(run),
                           ["sparsity/deterministic", "val/wer", "val/wer_at_target", "lagrangian/lambda1"])
     teacher_ckpt = torch.load(teacher / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     teacher_wer = next(v for k, v in teacher_ckpt["callbacks"].items() if "ModelCheckpoint" in k)["best_model_score"]

@@ -15,6 +15,7 @@ import torch
 
 from conprune.data.manifest import atomic_write_text
 from conprune.errors import ConpruneError
+from conprune.eval.logs import last_values, metrics_csv
 
 
 def replace_section(text: str, name: str, body: str) -> str:
@@ -34,10 +35,14 @@ def teacher_section(run: Path) -> str:
     hp = ckpt.get("hyper_parameters", {})
     done = (run / "DONE").read_text().strip() if (run / "DONE").is_file() else "fit wall time: unknown"
     table = (run / "test" / "wer_by_voice.md").read_text()
+    names = [f"val/wer/{s}" for s in ("dev-clean", "dev-other")]
+    dev = last_values(metrics_csv(run / "csv"), names)
+    dev_text = ", ".join(f"{n.split('/')[-1]} {100 * v:.1f} %" for n, v in dev.items())
     return (f"Demo teacher (`make teacher`): preset `{hp.get('preset')}`, {params / 1e6:.2f} M parameters, "
             f"vocabulary {hp.get('vocab_size')} (unigram pieces + blank), best checkpoint at step "
             f"{ckpt.get('global_step')}; {done} on this 2-core CPU machine. Greedy decoding, no LM. "
-            f"`dev-other`/`test-other` are voices never heard in training.\n\n{table}")
+            f"`dev-other`/`test-other` are voices never heard in training. Validation WER at the "
+            f"last step: {dev_text}.\n\n{table}")
 
 
 def main() -> None:
