@@ -14,7 +14,7 @@ ARGS ?=
 PIECES ?= 64
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps data tokenizer teacher prune demo test test-all lint clean
+.PHONY: help install system-deps data tokenizer teacher prune prune-macs demo test test-all lint clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,15 +62,23 @@ runs/teacher/test/wer_by_voice.md: runs/teacher/DONE
 	$(PY) -m conprune.eval.voices --data $(DATA) --predictions runs/teacher/test --out $@
 	$(PY) -m conprune.eval.readme teacher --run runs/teacher
 
+PRUNE_ARGS = --data.root $(DATA) --data.num_pieces $(PIECES) --model.init_args.teacher_ckpt $(TEACHER) $(ARGS)
+# $(call fit_stage,RUN_DIR,CONFIGS): fit, resuming from RUN_DIR/checkpoints/last.ckpt when present.
+fit_stage = start=$$(date +%s) && $(CONPRUNE) fit $(2) $(PRUNE_ARGS) \
+	$(if $(wildcard $(1)/checkpoints/last.ckpt),--ckpt_path $(1)/checkpoints/last.ckpt) && \
+	echo "fit wall time: $$(( $$(date +%s) - start )) s" > $(1)/DONE
+
 runs/prune/DONE: runs/teacher/DONE
-	start=$$(date +%s) && \
-	$(CONPRUNE) fit --config experiments/prune.yaml --data.root $(DATA) --data.num_pieces $(PIECES) \
-		--model.init_args.teacher_ckpt $(TEACHER) $(ARGS) \
-		$(if $(wildcard runs/prune/checkpoints/last.ckpt),--ckpt_path runs/prune/checkpoints/last.ckpt) && \
-	echo "fit wall time: $$(( $$(date +%s) - start )) s" > $@
+	$(call fit_stage,runs/prune,--config experiments/prune.yaml)
+
+runs/prune-macs/DONE: runs/teacher/DONE
+	$(call fit_stage,runs/prune-macs,--config experiments/prune.yaml --config experiments/prune_macs.yaml)
 
 prune: runs/prune/DONE ## learn the gates on the demo teacher: -50 % parameters
 	$(PY) -m conprune.eval.prune_summary --run runs/prune --teacher runs/teacher
+
+prune-macs: runs/prune-macs/DONE ## the same with a -50 % MACs target
+	$(PY) -m conprune.eval.prune_summary --run runs/prune-macs --teacher runs/teacher
 
 demo: prune ## the stages that exist so far, end to end on the embedded corpus
 

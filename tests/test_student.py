@@ -95,3 +95,12 @@ def test_gradients_reach_log_alpha_from_task_and_lagrangian(tmp_path):
     module.lagrangian.lambda1.data.fill_(1.0)
     module.lagrangian(module.expected_sparsity(), 0.5).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in module.gates.log_alpha_parameters())
+
+
+def test_step_ratio_reports_both_steps(tmp_path):
+    from conprune.eval.step_ratio import step_ratio
+
+    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
+    result = step_ratio(str(ckpt), batch_size=2, frames=120, repeats=1)
+    assert result["teacher_step_s"] > 0 and result["prune_step_s"] > 0
+    assert result["prune_step_ratio"] == pytest.approx(result["prune_step_s"] / result["teacher_step_s"])

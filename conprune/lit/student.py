@@ -33,7 +33,7 @@ class PrunedStudentModule(CtcModule):
 
     Args:
         teacher_ckpt: checkpoint of the teacher stage (`runs/teacher/checkpoints/best.ckpt`).
-        vocab_size: linked from `data.num_pieces + 1`; must match the teacher's vocabulary.
+        vocab_size: linked from `data.num_pieces + 1`; must match the teacher's (None: take the teacher's).
         target: final sparsity in (0, 1) of `target_metric` (`params` or `macs`).
         ref_seconds: utterance length at which MACs are counted (attention's T² term included).
         gates: GateConfig fields (which structure groups are prunable, their initial keep-probs).
@@ -46,7 +46,7 @@ class PrunedStudentModule(CtcModule):
         sparsity_tolerance: |deterministic − target| allowed for checkpoint selection.
     """
 
-    def __init__(self, teacher_ckpt: str, vocab_size: int = 65, target: float = 0.5,
+    def __init__(self, teacher_ckpt: str, vocab_size: int | None = None, target: float = 0.5,
                  target_metric: str = "params", ref_seconds: float = 10.0, gates: dict | None = None,
                  layer_map: dict[int, int] | None = None, layer_every: int = 2, layer_loss: str = "l1_cos",
                  layer_weight: float = 1.0, kd_weight: float = 1.0, kd_temperature: float = 1.0,
@@ -96,29 +96,33 @@ class PrunedStudentModule(CtcModule):
     def on_fit_start(self) -> None:
         self.teacher.to(self.device)
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def compute_losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One training step's losses (sampled gates); `total` is what the optimizer minimises."""
         hp = self.hparams
         feats, lengths = batch["features"], batch["lengths"]
         with torch.no_grad():
             teacher_out = self.teacher(feats, lengths, return_hidden=True)
         out = self.model(feats, lengths, gates=self.gates(), return_hidden=True)
-        valid = torch.arange(out.log_probs.shape[1], device=self.device)[None, :] < out.lengths[:, None]
-        layer = self.distiller(out.hidden, teacher_out.hidden, valid)
-        kd = posterior_kd_loss(out.log_probs, teacher_out.log_probs, valid, hp.kd_temperature)
-        loss = hp.layer_weight * layer + hp.kd_weight * kd
-        size = len(batch["ids"])
+        valid = torch.arange(out.log_probs.shape[1], device=out.log_probs.device)[None, :] < out.lengths[:, None]
+        losses = {"loss/layer": self.distiller(out.hidden, teacher_out.hidden, valid),
+                  "loss/kd": posterior_kd_loss(out.log_probs, teacher_out.log_probs, valid, hp.kd_temperature)}
+        task = hp.layer_weight * losses["loss/layer"] + hp.kd_weight * losses["loss/kd"]
         if hp.ctc_weight > 0:
-            ctc, _ = ctc_loss(out.log_probs, out.lengths, batch["targets"], batch["target_lengths"])
-            loss = loss + hp.ctc_weight * ctc
-            self.log("loss/ctc", ctc, batch_size=size)
-        expected = self.expected_sparsity()
-        lagrangian = self.lagrangian(expected, self.sparsity_target)
-        self.log_dict({"loss/layer": layer, "loss/kd": kd, "loss/lagrangian": lagrangian,
-                       "sparsity/expected": expected, "lagrangian/lambda1": self.lagrangian.lambda1,
+            losses["loss/ctc"], _ = ctc_loss(out.log_probs, out.lengths, batch["targets"], batch["target_lengths"])
+            task = task + hp.ctc_weight * losses["loss/ctc"]
+        losses["sparsity/expected"] = self.expected_sparsity()
+        losses["loss/lagrangian"] = self.lagrangian(losses["sparsity/expected"], self.sparsity_target)
+        losses["total"] = task + losses["loss/lagrangian"]
+        return losses
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        losses = self.compute_losses(batch)
+        size = len(batch["ids"])
+        total = losses.pop("total")
+        self.log_dict({**losses, "lagrangian/lambda1": self.lagrangian.lambda1,
                        "lagrangian/lambda2": self.lagrangian.lambda2}, batch_size=size)
         if batch_idx % max(1, self.trainer.log_every_n_steps) == 0:
             self.log("sparsity/deterministic", self.deterministic_sparsity(), batch_size=size)
-        total = loss + lagrangian
         self.log("train/loss", total, prog_bar=True, batch_size=size)
         return total
 
