@@ -76,9 +76,11 @@ runs/prune-macs/DONE: runs/teacher/DONE
 
 prune: runs/prune/DONE ## learn the gates on the demo teacher: -50 % parameters
 	$(PY) -m conprune.eval.prune_summary --run runs/prune --teacher runs/teacher
+	$(PY) -m conprune.eval.readme prune --run runs/prune
 
 prune-macs: runs/prune-macs/DONE ## the same with a -50 % MACs target
 	$(PY) -m conprune.eval.prune_summary --run runs/prune-macs --teacher runs/teacher
+	$(PY) -m conprune.eval.readme prune --run runs/prune
 
 demo: prune ## the stages that exist so far, end to end on the embedded corpus
 

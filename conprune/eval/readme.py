@@ -45,13 +45,30 @@ def teacher_section(run: Path) -> str:
             f"last step: {dev_text}.\n\n{table}")
 
 
+def prune_section(run: Path) -> str:
+    """One table row per finished prune run (runs/prune, runs/prune-macs) from their summary.json."""
+    import json
+
+    rows = ["| run | target | deterministic sparsity (best ckpt) | dev WER gated student | dev WER teacher | "
+            "fit wall time |", "|---|---|---:|---:|---:|---|"]
+    for summary in sorted(run.parent.glob(run.name + "*/summary.json")):
+        info = json.loads(summary.read_text())
+        done = (summary.parent / "DONE").read_text().strip().removeprefix("fit wall time: ")
+        rows.append(f"| {summary.parent.name} | -{100 * info['target']:.0f} % {info['target_metric']} | "
+                    f"{100 * info['best_checkpoint_deterministic_sparsity']:.1f} % | "
+                    f"{100 * info['student_dev_wer_at_target']:.1f} % | {100 * info['teacher_dev_wer']:.1f} % | "
+                    f"{done} |")
+    return ("Demo (`make prune`, `make prune-macs`; 700 steps, ramp over 350; dev = dev-clean + dev-other "
+            "pooled, greedy):\n\n" + "\n".join(rows) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("section", choices=["teacher"])
+    parser.add_argument("section", choices=["teacher", "prune"])
     parser.add_argument("--run", type=Path, default=Path("runs/teacher"))
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
     args = parser.parse_args()
-    body = teacher_section(args.run)
+    body = teacher_section(args.run) if args.section == "teacher" else prune_section(args.run)
     atomic_write_text(args.readme, replace_section(args.readme.read_text(), args.section, body))
     print(body)
 
