@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-WORDS = ("THE QUICK BROWN FOX JUMPS OVER LAZY DOG AND SHE SELLS SEA SHELLS BY SHORE WHILE "
-         "PETER PIPER PICKED PECK OF PICKLED PEPPERS HOW MUCH WOOD WOULD CHUCK IF COULD "
-         "IT'S A LONG WAY TO TIPPERARY EVERY GOOD BOY DOES FINE").split()
+WORDS = ["THE", "QUICK", "BROWN", "FOX", "JUMPS", "OVER", "LAZY", "DOG", "AND", "SHE", "SELLS", "SEA", "SHELLS", "BY", "SHORE", "WHILE", "PETER", "PIPER", "PICKED", "PECK", "OF", "PICKLED", "PEPPERS", "HOW", "MUCH", "WOOD", "WOULD", "CHUCK", "IF", "COULD", "IT'S", "A", "LONG", "WAY", "TO", "TIPPERARY", "EVERY", "GOOD", "BOY", "DOES", "FINE"]
 
 SPLITS = {"train-clean-100": 12, "dev-clean": 3, "dev-other": 3, "test-clean": 3, "test-other": 3}
 

@@ -7,8 +7,16 @@ import pytest
 import soundfile as sf
 import torch
 
-from conprune.data.features import (FrequencyWarp, GlobalCMVN, LogMel, SpecAugment, compute_cmvn, load_audio, num_frames,
-                                    read_cmvn)
+from conprune.data.features import (
+    FrequencyWarp,
+    GlobalCMVN,
+    LogMel,
+    SpecAugment,
+    compute_cmvn,
+    load_audio,
+    num_frames,
+    read_cmvn,
+)
 from conprune.errors import ConpruneError
 
 

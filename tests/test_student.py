@@ -48,13 +48,14 @@ def test_prune_fit_logs_sparsity_and_lambda(tmp_path, corpus):
         "--data.max_frames", "800", "--model.init_args.teacher_ckpt", str(ckpt),
         "--trainer.max_steps", "12", "--trainer.val_check_interval", "6", "--trainer.log_every_n_steps", "1",
         "--trainer.default_root_dir", str(out), "--trainer.enable_progress_bar", "false",
-        "--trainer.logger", "[{class_path: lightning.pytorch.loggers.CSVLogger, "
-                            f"init_args: {{save_dir: {out}, name: csv}}}}]",
+        "--trainer.logger", ("[{class_path: lightning.pytorch.loggers.CSVLogger, "
+                             f"init_args: {{save_dir: {out}, name: csv}}}}]"),
         "--trainer.callbacks", "[{class_path: conprune.lit.callbacks.SparsityRamp, init_args: {ramp_steps: 8}}]",
         "--trainer.enable_checkpointing", "false"])
     module = cli.model
     assert module.sparsity_target == pytest.approx(0.5)
-    rows = list(csv.DictReader(open(next(out.rglob("metrics.csv")))))
+    with open(next(out.rglob("metrics.csv"))) as fh:
+        rows = list(csv.DictReader(fh))
     columns = set(rows[0])
     for name in ("sparsity/target", "sparsity/expected", "sparsity/deterministic", "lagrangian/lambda1",
                  "lagrangian/lambda2", "loss/layer", "loss/kd", "loss/lagrangian", "val/wer_at_target"):

@@ -17,8 +17,15 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from conprune.data.features import (FrequencyWarp, GlobalCMVN, LogMel, SpecAugment, compute_cmvn, load_audio,
-                                    num_frames)
+from conprune.data.features import (
+    FrequencyWarp,
+    GlobalCMVN,
+    LogMel,
+    SpecAugment,
+    compute_cmvn,
+    load_audio,
+    num_frames,
+)
 from conprune.data.librispeech import expand_splits, find_corpus_dir, prepare
 from conprune.data.manifest import atomic_write_text, read_manifest
 from conprune.data.sampling import DynamicBucketBatchSampler
@@ -111,9 +118,9 @@ class LibriSpeechDataModule(L.LightningDataModule):
         cache_features: keep normalised features in memory after first use (small corpora).
     """
 
-    def __init__(self, root: str = "data/synth", train_splits: list[str] = ["train-clean-100"],
-                 val_splits: list[str] = ["dev-clean", "dev-other"],
-                 test_splits: list[str] = ["test-clean", "test-other"], num_pieces: int = 256,
+    def __init__(self, root: str = "data/synth", train_splits: tuple[str, ...] = ("train-clean-100",),
+                 val_splits: tuple[str, ...] = ("dev-clean", "dev-other"),
+                 test_splits: tuple[str, ...] = ("test-clean", "test-other"), num_pieces: int = 256,
                  max_frames: int = 20000, eval_max_frames: int = 40000, num_buckets: int = 10,
                  num_workers: int = 1, seed: int = 0, freq_masks: int = 2, freq_width: int = 27,
                  time_masks: int = 10, time_mask_ratio: float = 0.05, freq_warp: float = 0.0,

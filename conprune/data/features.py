@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import soundfile as sf
@@ -76,7 +76,7 @@ class GlobalCMVN(torch.nn.Module):
         return (feats - self.mean) / self.std
 
     @classmethod
-    def load(cls, path: str | Path) -> "GlobalCMVN":
+    def load(cls, path: str | Path) -> GlobalCMVN:
         stats = read_cmvn(path)
         return cls(torch.tensor(stats["mean"]), torch.tensor(stats["std"]))
 

@@ -21,7 +21,7 @@ from conprune.eval.logs import last_values, metrics_csv
 def replace_section(text: str, name: str, body: str) -> str:
     """Return `text` with the marked section `name` replaced by `body`."""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
         raise ConpruneError(f"README has no section {begin} ... {end}; add the two markers")
     return pattern.sub(lambda _: f"{begin}\n{body.strip()}\n{end}", text)
@@ -49,8 +49,9 @@ def prune_section(run: Path) -> str:
     """One table row per finished prune run (runs/prune, runs/prune-macs) from their summary.json."""
     import json
 
-    rows = ["| run | target | deterministic sparsity (best ckpt) | dev WER gated student | dev WER teacher | "
-            "fit wall time |", "|---|---|---:|---:|---:|---|"]
+    header = ("| run | target | deterministic sparsity (best ckpt) | dev WER gated student | dev WER teacher "
+              "| fit wall time |")
+    rows = [header, "|---|---|---:|---:|---:|---|"]
     for summary in sorted(run.parent.glob(run.name + "*/summary.json")):
         info = json.loads(summary.read_text())
         done = (summary.parent / "DONE").read_text().strip().removeprefix("fit wall time: ")

@@ -19,7 +19,7 @@ def load_checkpoint(path: str | Path) -> dict:
                             "fix model.init_args.teacher_ckpt")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not our checkpoint"
+    except Exception as exc:
         raise ConpruneError(f"cannot load checkpoint {path} safely ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:120]}); is it a conprune checkpoint?") from exc
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "conprune" not in ckpt:

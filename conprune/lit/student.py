@@ -20,7 +20,14 @@ from conprune.errors import ConpruneError
 from conprune.lit.checkpoint_io import load_ctc_model
 from conprune.lit.ctc_module import CtcModule, ctc_loss
 from conprune.lit.schedule import warmup_decay
-from conprune.pruning.cost import count_macs, count_params, expected_macs, expected_params, pruned_config, ref_frames
+from conprune.pruning.cost import (
+    count_macs,
+    count_params,
+    expected_macs,
+    expected_params,
+    pruned_config,
+    ref_frames,
+)
 from conprune.pruning.distill import LayerDistiller, default_layer_map, posterior_kd_loss
 from conprune.pruning.gates import ConformerGates, GateConfig
 from conprune.pruning.lagrangian import LagrangianController, check_target

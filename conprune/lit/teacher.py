@@ -9,7 +9,6 @@ from conprune.lit.schedule import warmup_decay
 from conprune.models.config import ConformerConfig, preset
 from conprune.models.conformer import ConformerCTC
 
-
 PER_LAYER_FIELDS = ("heads", "ffn1_dim", "ffn2_dim", "conv_channels")
 
 
