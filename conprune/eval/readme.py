@@ -59,8 +59,14 @@ def prune_section(run: Path) -> str:
                     f"{100 * info['best_checkpoint_deterministic_sparsity']:.1f} % | "
                     f"{100 * info['student_dev_wer_at_target']:.1f} % | {100 * info['teacher_dev_wer']:.1f} % | "
                     f"{done} |")
-    return ("Demo (`make prune`, `make prune-macs`; 700 steps, ramp over 350; dev = dev-clean + dev-other "
+    text = ("Demo (`make prune`, `make prune-macs`; 700 steps, ramp over 350; dev = dev-clean + dev-other "
             "pooled, greedy):\n\n" + "\n".join(rows) + "\n")
+    ratio = Path("bench/step_ratio.json")
+    if ratio.is_file():
+        info = json.loads(ratio.read_text())
+        text += (f"\nPrune step ÷ teacher step, same batch ({info['batch']}) in one process: "
+                 f"**{info['prune_step_ratio']:.2f}** ({info['machine']}, `{info['command']}`).\n")
+    return text
 
 
 def main() -> None:
