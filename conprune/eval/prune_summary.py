@@ -12,48 +12,40 @@ from pathlib import Path
 import torch
 
 from conprune.eval.logs import last_values, metrics_csv
+from conprune.lit.checkpoint_io import load_checkpoint
 from conprune.models.config import ConformerConfig
-from conprune.pruning.cost import count_macs, count_params, pruned_config, ref_frames
+from conprune.pruning.cost import count_cost, pruned_config, ref_frames
+from conprune.pruning.gates import config_gate_shapes
 
 
 def checkpoint_sparsity(ckpt: dict) -> float:
-    """Exact sparsity of the deterministic gates stored with a prune checkpoint."""
+    """Exact sparsity of the deterministic gates stored (as kept counts) with a prune checkpoint."""
     config = ConformerConfig.from_dict(ckpt["conprune"]["model_config"])
-    masks = {key: (torch.arange(max(1, n_total)) < kept).float() if n_total else torch.tensor(float(kept > 0))
-             for key, (kept, n_total) in _counts(ckpt, config).items()}
-    hp = ckpt["hyper_parameters"]
-    if hp["target_metric"] == "params":
-        cost = count_params
-    else:
-        frames = ref_frames(hp.get("ref_seconds", 10.0))
-
-        def cost(cfg):
-            return count_macs(cfg, frames)
-    return 1.0 - cost(pruned_config(config, masks)) / cost(config)
-
-
-def _counts(ckpt: dict, config: ConformerConfig) -> dict[str, tuple[int, int]]:
-    from conprune.pruning.gates import config_gate_shapes
-
     shapes = config_gate_shapes(config)
-    return {key: (kept, shapes[key][0] if shapes[key] else 0)
-            for key, kept in ckpt["conprune"]["kept_counts"].items()}
+    masks = {key: (torch.arange(shapes[key][0]) < kept).float() if shapes[key] else torch.tensor(float(kept > 0))
+             for key, kept in ckpt["conprune"]["kept_counts"].items()}
+    hp = ckpt["hyper_parameters"]
+    frames = ref_frames(hp.get("ref_seconds", 10.0))
+    metric = hp["target_metric"]
+    return 1.0 - count_cost(pruned_config(config, masks), metric, frames) / count_cost(config, metric, frames)
+
+
+def _best_score(ckpt: dict) -> float:
+    """The monitored score of the ModelCheckpoint callback saved in a Lightning checkpoint."""
+    return float(next(v for k, v in ckpt["callbacks"].items() if "ModelCheckpoint" in k)["best_model_score"])
 
 
 def summary(run: Path, teacher: Path) -> dict:
-    ckpt = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint(run / "checkpoints" / "best.ckpt")
     hp = ckpt["hyper_parameters"]
     metrics = last_values(metrics_csv(run),
                           ["sparsity/deterministic", "val/wer", "val/wer_at_target", "lagrangian/lambda1"])
-    teacher_ckpt = torch.load(teacher / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
-    teacher_wer = next(v for k, v in teacher_ckpt["callbacks"].items() if "ModelCheckpoint" in k)["best_model_score"]
-    best = next(v for k, v in ckpt["callbacks"].items() if "ModelCheckpoint" in k)
     return {"target_metric": hp["target_metric"], "target": hp["target"],
             "best_checkpoint_deterministic_sparsity": checkpoint_sparsity(ckpt),
             "last_step_deterministic_sparsity": metrics.get("sparsity/deterministic"),
             "best_checkpoint_step": ckpt["global_step"],
-            "student_dev_wer_at_target": float(best["best_model_score"]),
-            "teacher_dev_wer": float(teacher_wer), "kept": ckpt["conprune"].get("kept_counts")}
+            "student_dev_wer_at_target": _best_score(ckpt),
+            "teacher_dev_wer": _best_score(load_checkpoint(teacher / "checkpoints" / "best.ckpt")), "kept": ckpt["conprune"].get("kept_counts")}
 
 
 def main() -> None:

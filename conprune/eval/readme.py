@@ -11,11 +11,10 @@ import argparse
 import re
 from pathlib import Path
 
-import torch
-
 from conprune.data.manifest import atomic_write_text
 from conprune.errors import ConpruneError
 from conprune.eval.logs import last_values, metrics_csv
+from conprune.lit.checkpoint_io import load_checkpoint
 
 
 def replace_section(text: str, name: str, body: str) -> str:
@@ -29,7 +28,7 @@ def replace_section(text: str, name: str, body: str) -> str:
 
 def teacher_section(run: Path) -> str:
     """Model size, training wall time and WER per split and voice of a finished teacher run."""
-    ckpt = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint(run / "checkpoints" / "best.ckpt")
     params = sum(v.numel() for k, v in ckpt["state_dict"].items()
                  if k.startswith("model.") and "running_" not in k and "num_batches" not in k)
     hp = ckpt.get("hyper_parameters", {})

@@ -21,8 +21,7 @@ from conprune.lit.checkpoint_io import load_ctc_model
 from conprune.lit.ctc_module import CtcModule, ctc_loss
 from conprune.lit.schedule import warmup_decay
 from conprune.pruning.cost import (
-    count_macs,
-    count_params,
+    count_cost,
     expected_macs,
     expected_params,
     pruned_config,
@@ -82,9 +81,7 @@ class PrunedStudentModule(CtcModule):
 
     # -- cost ----------------------------------------------------------------------------
     def exact_cost(self, config) -> float:
-        if self.hparams.target_metric == "params":
-            return float(count_params(config))
-        return float(count_macs(config, self.frames))
+        return float(count_cost(config, self.hparams.target_metric, self.frames))
 
     def expected_sparsity(self) -> torch.Tensor:
         keep = self.gates.keep_probs()

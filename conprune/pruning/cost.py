@@ -109,6 +109,11 @@ def count_macs(config: ConformerConfig, frames: int) -> int:
     return int(sum(m for _, m in _breakdown(config, config.d_model, _exact_units(config), frames).values()))
 
 
+
+def count_cost(config: ConformerConfig, metric: str, frames: int) -> int:
+    """The exact cost a sparsity target is measured in: `params`, or `macs` at `frames` frames."""
+    return count_params(config) if metric == "params" else count_macs(config, frames)
+
 def macs_per_second(config: ConformerConfig, ref_seconds: float = 10.0) -> float:
     """MACs per second of audio at a `ref_seconds` reference clip (`ref_frames`): the T'² term
     makes MACs superlinear in length, so the reference length is part of the number."""
