@@ -33,7 +33,7 @@ CONFIGS = {
     "layernorm-abs": ConformerConfig(d_model=48, num_layers=2, vocab_size=17, heads=[4, 1], head_dim=6,
                                      ffn1_dim=[96, 8], ffn2_dim=[0, 72], conv_channels=[12, 48],
                                      input_dim=80, conv_kernel=15, subsampling_channels=24,
-                                     conv_norm="layernorm", pos_enc="abs"),
+                                     conv_norm="layernorm", pos_enc="abs", subsampling="dw_striding"),
     # layer 1 is empty (only its output LayerNorm); odd input_dim exercises the frequency floors
     "none-empty-layer": ConformerConfig(d_model=40, num_layers=3, vocab_size=33, heads=[5, 0, 2], head_dim=4,
                                         ffn1_dim=[80, 0, 0], ffn2_dim=[0, 0, 60], conv_channels=[0, 0, 40],

@@ -27,7 +27,7 @@ def test_train_batches_and_cache(datamodule):
     assert (batch["target_lengths"] > 0).all() and batch["targets"].max() < 41
     dataset = datamodule.train_dataloader().dataset
     first = dataset[0]["features"]
-    assert 0 in dataset.cache and dataset[0]["features"].shape == first.shape
+    assert (0, 1.0) in dataset.cache and dataset[0]["features"].shape == first.shape
 
 
 def test_eval_loaders_are_unaugmented_and_deterministic(datamodule):
@@ -52,3 +52,19 @@ def test_tokenizer_size_mismatch_is_clear(datamodule):
     shutil.copy(datamodule.tokenizer_path, other.tokenizer_path)
     with pytest.raises(ConpruneError, match="data.num_pieces=50"):
         other.setup("fit")
+
+
+def test_speed_perturbation_draws_factors_and_caches_each(datamodule):
+    datamodule.hparams.speed_perturb = (0.9, 1.0, 1.1)
+    dataset = datamodule._dataset("train-clean-100", train=True)
+    torch.manual_seed(0)
+    lengths = {dataset[0]["features"].shape[0] for _ in range(30)}
+    assert len(lengths) == 3
+    assert {key[1] for key in dataset.cache} == {0.9, 1.0, 1.1}
+    assert datamodule._dataset("dev-clean", train=False).speeds == ()
+
+
+def test_speed_perturbation_rejects_silly_factors(datamodule):
+    datamodule.hparams.speed_perturb = (0.1,)
+    with pytest.raises(ConpruneError, match="data.speed_perturb"):
+        datamodule._dataset("train-clean-100", train=True)

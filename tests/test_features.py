@@ -16,6 +16,7 @@ from conprune.data.features import (
     load_audio,
     num_frames,
     read_cmvn,
+    speed_perturb,
 )
 from conprune.errors import ConpruneError
 
@@ -88,3 +89,13 @@ def test_frequency_warp_moves_energy_and_keeps_shape():
     assert len(peaks) > 1 and all(30 <= p <= 52 for p in peaks)
     assert warp(feats).shape == feats.shape
     assert torch.equal(FrequencyWarp(0.0)(feats), feats)
+
+
+def test_speed_perturb_changes_length_and_pitch():
+    t = torch.arange(16000) / 16000
+    tone = torch.sin(2 * torch.pi * 500 * t)
+    fast = speed_perturb(tone, 1.25)
+    assert abs(fast.numel() - 16000 / 1.25) <= 1
+    peak = torch.fft.rfft(fast).abs().argmax().item() * 16000 / fast.numel()
+    assert abs(peak - 625) < 5
+    assert speed_perturb(tone, 1.0) is tone

@@ -105,3 +105,21 @@ def test_step_ratio_reports_both_steps(tmp_path):
     result = step_ratio(str(ckpt), batch_size=2, frames=120, repeats=1)
     assert result["teacher_step_s"] > 0 and result["prune_step_s"] > 0
     assert result["prune_step_ratio"] == pytest.approx(result["prune_step_s"] / result["teacher_step_s"])
+
+
+@pytest.mark.parametrize("gap", [0.3, -0.2])
+def test_sgd_lambda_step_is_proportional_to_the_gap(tmp_path, gap):
+    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
+    module = PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, lambda_lr=2.0)
+    expected = module.expected_sparsity().detach()
+    module.lagrangian(expected, float(expected) + gap).backward()
+    module.on_before_optimizer_step(None)
+    assert module.lagrangian.lambda1.item() == pytest.approx(2.0 * gap, rel=1e-5)
+    assert module.lagrangian.lambda2.item() == pytest.approx(2.0 * gap * gap, rel=1e-5)
+    assert module.lagrangian.lambda1.grad is None
+
+
+def test_unknown_lambda_optimizer_is_refused(tmp_path):
+    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
+    with pytest.raises(ConpruneError, match="lambda_optimizer"):
+        PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, lambda_optimizer="rmsprop")

@@ -25,6 +25,7 @@ from conprune.data.features import (
     compute_cmvn,
     load_audio,
     num_frames,
+    speed_perturb,
 )
 from conprune.data.librispeech import expand_splits, find_corpus_dir, prepare
 from conprune.data.manifest import atomic_write_text, read_manifest
@@ -40,17 +41,22 @@ class AsrDataset(Dataset):
 
     With `cache`, each utterance's normalised features are kept in memory after first use (per
     process), which removes audio decoding from every later epoch: worth it on a small corpus
-    (the 2 h embedded corpus is ~200 MB of features), not on 960 h.
+    (the 2 h embedded corpus is ~200 MB of features per speed factor), not on 960 h.
+    With `speeds` (training only), each item is resampled by a factor drawn uniformly from the
+    list (Kaldi-style speed perturbation: tempo, pitch and formants move together, which is what
+    makes it look like a new speaker).
     """
 
     def __init__(self, rows: list[dict], tokenizer: Tokenizer, cmvn: GlobalCMVN,
-                 augment: torch.nn.Module | None = None, cache: bool = False) -> None:
+                 augment: torch.nn.Module | None = None, cache: bool = False,
+                 speeds: tuple[float, ...] = ()) -> None:
         self.rows = rows
         self.tokenizer = tokenizer
         self.cmvn = cmvn
         self.logmel = LogMel()
         self.augment = augment
-        self.cache: dict[int, torch.Tensor] | None = {} if cache else None
+        self.speeds = tuple(float(s) for s in speeds)
+        self.cache: dict[tuple[int, float], torch.Tensor] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -60,11 +66,15 @@ class AsrDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         row = self.rows[index]
-        feats = self.cache.get(index) if self.cache is not None else None
+        speed = 1.0
+        if self.speeds:
+            speed = self.speeds[int(torch.randint(len(self.speeds), ()))]
+        key = (index, speed)
+        feats = self.cache.get(key) if self.cache is not None else None
         if feats is None:
-            feats = self.cmvn(self.logmel(load_audio(row["path"])))
+            feats = self.cmvn(self.logmel(speed_perturb(load_audio(row["path"]), speed)))
             if self.cache is not None:
-                self.cache[index] = feats
+                self.cache[key] = feats
         if self.augment is not None:
             feats = self.augment(feats)
         return {"features": feats, "tokens": torch.tensor(self.tokenizer.encode(row["text"])),
@@ -114,6 +124,9 @@ class LibriSpeechDataModule(L.LightningDataModule):
         freq_masks, freq_width, time_masks, time_mask_ratio: SpecAugment (training only);
             set `freq_masks: 0` and `time_masks: 0` to switch it off.
         freq_warp: mel-axis warp factor range (training only; 0 = off), see `FrequencyWarp`.
+        speed_perturb: speed factors drawn per training utterance, e.g. `[0.9, 1.0, 1.1]`
+            (empty = off). Batch caps use the unperturbed lengths, so a 0.9 draw may exceed
+            `max_frames` by up to 11 %.
         max_train_frames: drop training utterances longer than this (counted and logged).
         cache_features: keep normalised features in memory after first use (small corpora).
     """
@@ -125,7 +138,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
                  num_workers: int = 1, seed: int = 0, freq_masks: int = 2, freq_width: int = 27,
                  time_masks: int = 10, time_mask_ratio: float = 0.05, freq_warp: float = 0.0,
                  max_train_frames: int = 3500, cmvn_utterances: int = 2000,
-                 cache_features: bool = False) -> None:
+                 cache_features: bool = False, speed_perturb: tuple[float, ...] = ()) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(root)
@@ -193,7 +206,12 @@ class LibriSpeechDataModule(L.LightningDataModule):
             augment = torch.nn.Sequential(
                 FrequencyWarp(hp.freq_warp),
                 SpecAugment(hp.freq_masks, hp.freq_width, hp.time_masks, hp.time_mask_ratio))
-        return AsrDataset(rows, self.tokenizer, self.cmvn, augment, cache=self.hparams.cache_features)
+        speeds = tuple(self.hparams.speed_perturb) if train else ()
+        if any(not 0.5 <= f <= 2.0 for f in speeds):
+            raise ConpruneError(f"data.speed_perturb={list(speeds)}: factors must lie in [0.5, 2.0], "
+                                "e.g. [0.9, 1.0, 1.1]")
+        return AsrDataset(rows, self.tokenizer, self.cmvn, augment, cache=self.hparams.cache_features,
+                          speeds=speeds)
 
     def _loader(self, dataset: AsrDataset, batch_sampler) -> DataLoader:
         workers = self.hparams.num_workers
@@ -243,4 +261,4 @@ def _concat(datasets: list[AsrDataset]) -> AsrDataset:
     """One dataset over several training splits (same tokenizer, CMVN and augmentation)."""
     first = datasets[0]
     return AsrDataset([r for d in datasets for r in d.rows], first.tokenizer, first.cmvn, first.augment,
-                      cache=first.cache is not None)
+                      cache=first.cache is not None, speeds=first.speeds)

@@ -43,6 +43,16 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor
     return wav
 
 
+def speed_perturb(wav: torch.Tensor, factor: float, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Play `wav` `factor` times faster (Kaldi speed perturbation: resample, keep the nominal rate).
+
+    Factor 1.1 gives 1/1.1 of the samples with pitch and formants raised by 10 %.
+    """
+    if factor == 1.0:
+        return wav
+    return torchaudio.functional.resample(wav, round(sample_rate * factor), sample_rate)
+
+
 def num_frames(num_samples: int, sample_rate: int = SAMPLE_RATE) -> int:
     """Number of log-mel frames of an utterance (center=True framing), known without reading it."""
     samples = num_samples if sample_rate == SAMPLE_RATE else round(num_samples * SAMPLE_RATE / sample_rate)

@@ -21,14 +21,19 @@ from conprune.lit.ctc_module import ctc_loss
 from conprune.lit.student import PrunedStudentModule
 
 
-def _timed(step) -> float:
+def _timed(step, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     start = time.perf_counter()
     step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return time.perf_counter() - start
 
 
 def step_ratio(teacher_ckpt: str, batch_size: int = 8, frames: int = 500, repeats: int = 5,
-               target_metric: str = "params", seed: int = 0) -> dict:
+               target_metric: str = "params", seed: int = 0, device: str = "cpu") -> dict:
+    dev = torch.device(device)
     torch.manual_seed(seed)
     student = PrunedStudentModule(teacher_ckpt=teacher_ckpt, target_metric=target_metric,
                                   vocab_size=None)
@@ -36,10 +41,11 @@ def step_ratio(teacher_ckpt: str, batch_size: int = 8, frames: int = 500, repeat
     teacher = student.teacher
     dense = type(teacher)(teacher.config)
     dense.load_state_dict(teacher.state_dict())
-    feats = torch.randn(batch_size, frames, teacher.config.input_dim)
-    lengths = torch.full((batch_size,), frames)
-    targets = torch.randint(1, teacher.config.vocab_size, (batch_size, frames // 20))
-    target_lengths = torch.full((batch_size,), frames // 20)
+    student.to(dev), teacher.to(dev), dense.to(dev)
+    feats = torch.randn(batch_size, frames, teacher.config.input_dim, device=dev)
+    lengths = torch.full((batch_size,), frames, device=dev)
+    targets = torch.randint(1, teacher.config.vocab_size, (batch_size, frames // 20), device=dev)
+    target_lengths = torch.full((batch_size,), frames // 20, device=dev)
     batch = {"features": feats, "lengths": lengths, "targets": targets, "target_lengths": target_lengths}
     dense_opt = torch.optim.AdamW(dense.parameters(), lr=1e-4)
     student_opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
@@ -62,11 +68,11 @@ def step_ratio(teacher_ckpt: str, batch_size: int = 8, frames: int = 500, repeat
         teacher_step(), prune_step()
     teacher_times, prune_times = [], []
     for _ in range(repeats):
-        teacher_times.append(_timed(teacher_step))
-        prune_times.append(_timed(prune_step))
+        teacher_times.append(_timed(teacher_step, dev))
+        prune_times.append(_timed(prune_step, dev))
     t, p = statistics.median(teacher_times), statistics.median(prune_times)
     return {"prune_step_ratio": p / t, "teacher_step_s": t, "prune_step_s": p,
-            "batch": f"{batch_size} x {frames} frames", "threads": torch.get_num_threads()}
+            "batch": f"{batch_size} x {frames} frames", "threads": torch.get_num_threads(), "device": str(dev)}
 
 
 def main() -> None:

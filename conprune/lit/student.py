@@ -31,6 +31,7 @@ from conprune.pruning.distill import LayerDistiller, default_layer_map, posterio
 from conprune.pruning.gates import ConformerGates, GateConfig
 from conprune.pruning.lagrangian import LagrangianController, check_target
 
+LAMBDA_OPTIMIZERS = ("sgd", "adam")
 METRICS = ("params", "macs")
 
 
@@ -48,7 +49,11 @@ class PrunedStudentModule(CtcModule):
             weights of layer loss, posterior KL at temperature T, and ground-truth CTC.
         lr, weight_decay, warmup_steps, lr_schedule, min_lr_ratio: student weights (AdamW).
         log_alpha_lr: gate parameters (AdamW, no weight decay, constant LR).
-        lambda_lr: Lagrange multipliers (gradient ascent, no weight decay, constant LR).
+        lambda_lr, lambda_optimizer: Lagrange multipliers, by gradient ascent at a constant LR with
+            no weight decay. `sgd` (default): plain ascent, λ1 += lr·(t − ŝ), so λ moves in
+            proportion to the gap and settles as ŝ reaches t. `adam`: in the AdamW group; Adam
+            normalises the step, so λ moves by ~lr per step however small the gap, which made
+            the deterministic sparsity swing ±1.5 % around the target during the hold.
         sparsity_tolerance: |deterministic − target| allowed for checkpoint selection.
     """
 
@@ -58,10 +63,13 @@ class PrunedStudentModule(CtcModule):
                  layer_weight: float = 1.0, kd_weight: float = 1.0, kd_temperature: float = 1.0,
                  ctc_weight: float = 0.0, lr: float = 5e-4, weight_decay: float = 1e-3,
                  warmup_steps: int = 100, lr_schedule: str = "cosine", min_lr_ratio: float = 0.05,
-                 log_alpha_lr: float = 0.02, lambda_lr: float = 0.05, sparsity_tolerance: float = 0.01) -> None:
+                 log_alpha_lr: float = 0.02, lambda_lr: float = 1.0, lambda_optimizer: str = "sgd",
+                 sparsity_tolerance: float = 0.01) -> None:
         super().__init__()
         self.save_hyperparameters()
         check_target(target)
+        if lambda_optimizer not in LAMBDA_OPTIMIZERS:
+            raise ConpruneError(f"lambda_optimizer must be one of {LAMBDA_OPTIMIZERS}, got {lambda_optimizer!r}")
         if target_metric not in METRICS:
             raise ConpruneError(f"target_metric must be one of {METRICS}, got {target_metric!r}")
         teacher, extra = load_ctc_model(teacher_ckpt, vocab_size)
@@ -150,16 +158,33 @@ class PrunedStudentModule(CtcModule):
                 (decay if param.ndim >= 2 else no_decay).append(param)
         groups = [{"params": decay, "lr": hp.lr, "weight_decay": hp.weight_decay},
                   {"params": no_decay, "lr": hp.lr, "weight_decay": 0.0},
-                  {"params": list(self.gates.log_alpha_parameters()), "lr": hp.log_alpha_lr, "weight_decay": 0.0},
-                  {"params": list(self.lagrangian.parameters()), "lr": hp.lambda_lr, "weight_decay": 0.0}]
+                  {"params": list(self.gates.log_alpha_parameters()), "lr": hp.log_alpha_lr, "weight_decay": 0.0}]
+        if hp.lambda_optimizer == "adam":
+            groups.append({"params": list(self.lagrangian.parameters()), "lr": hp.lambda_lr, "weight_decay": 0.0})
         optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.98))
         total = int(self.trainer.estimated_stepping_batches)
 
         def student(step: int) -> float:
             return warmup_decay(step, hp.warmup_steps, total, hp.lr_schedule, hp.min_lr_ratio)
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [student, student, lambda s: 1.0, lambda s: 1.0])
+        constant = [lambda s: 1.0] * (len(groups) - 2)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [student, student, *constant])
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """Plain gradient ascent on λ (`lambda_optimizer: sgd`), once per optimizer step.
+
+        Runs after DDP has averaged the gradients and before clipping (λ's gradient is the gap
+        itself and must not be clipped with the network's). The reversal hook already negated the
+        gradient, so a descent step on it is an ascent step on the Lagrangian.
+        """
+        if self.hparams.lambda_optimizer != "sgd":
+            return
+        with torch.no_grad():
+            for param in self.lagrangian.parameters():
+                if param.grad is not None:
+                    param.sub_(self.hparams.lambda_lr * param.grad)
+                    param.grad = None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Keep the teacher's tokenizer/CMVN and the dense config next to the student weights."""

@@ -38,6 +38,7 @@ class ConformerConfig:
     dropout: float = 0.1
     attn_dropout: float = 0.1
     subsampling_channels: int | None = None
+    subsampling: str = "conv2d"
     conv_norm: str = "batchnorm"
     pos_enc: str = "rope"
 
@@ -54,6 +55,8 @@ class ConformerConfig:
         """Raise ConpruneError naming the first bad field; called on every construction."""
         for name in ("d_model", "num_layers", "vocab_size", "head_dim", "conv_kernel", "subsampling_channels"):
             _check_int(name, getattr(self, name), minimum=1)
+        if self.subsampling not in SUBSAMPLING:
+            raise ConpruneError(f"model config subsampling={self.subsampling!r}: use one of {SUBSAMPLING}")
         _check_int("input_dim", self.input_dim, minimum=7)  # the 3×3 stride-2 front-end needs >= 7 bins
         for name in PER_LAYER:
             value = getattr(self, name)
@@ -120,6 +123,8 @@ class ConformerConfig:
         return ConformerConfig.from_dict({**self.to_dict(), **changes})
 
 
+SUBSAMPLING = ("conv2d", "dw_striding")
+
 # NeMo-style size table. Params at vocab 256: tiny 0.26M, demo 4.1M, small 29.3M (NeMo
 # Conformer-CTC Medium shape), medium 116.6M (NeMo Large shape). demo uses 64 subsampling
 # channels: with 144, the unprunable Conv2d front-end would cost about as many MACs as all the
@@ -127,7 +132,7 @@ class ConformerConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"d_model": 64, "num_layers": 2, "heads": 4, "ffn_dim": 128, "conv_channels": 64},
     "demo": {"d_model": 144, "num_layers": 8, "heads": 4, "ffn_dim": 576, "conv_channels": 144,
-             "subsampling_channels": 64},
+             "subsampling_channels": 64, "subsampling": "dw_striding"},
     "small": {"d_model": 256, "num_layers": 18, "heads": 4, "ffn_dim": 1024, "conv_channels": 256,
               "conv_kernel": 31},
     "medium": {"d_model": 512, "num_layers": 18, "heads": 8, "ffn_dim": 2048, "conv_channels": 512,

@@ -72,9 +72,12 @@ def _breakdown(cfg: ConformerConfig, d: Num, units: list[dict[str, tuple[Num, Nu
     t1, t = (frames - 1) // 2, output_frames(frames)
     f1, f2 = _freq_bins(cfg)
     c, v = cfg.subsampling_channels, cfg.vocab_size
+    if cfg.subsampling == "dw_striding":  # depthwise 3×3 (9c + c) + pointwise (c² + c)
+        conv2 = (11 * c + c * c, t * f2 * c * (9 + c))
+    else:
+        conv2 = (9 * c * c + c, 9 * t * f2 * c * c)
     out: dict[str, tuple[Num, Num]] = {
-        "subsampling": (11 * c + 9 * c * c + c * f2 * d + d,
-                        9 * c * (t1 * f1 + t * f2 * c) + t * c * f2 * d)}
+        "subsampling": (10 * c + conv2[0] + c * f2 * d + d, 9 * c * t1 * f1 + conv2[1] + t * c * f2 * d)}
     for i, layer in enumerate(units):
         for name, (present, scale, n) in layer.items():
             fixed, per_unit, macs = _module_terms(cfg, name, d, n, t)

@@ -1,0 +1,316 @@
+"""Teacher recipe search on a GPU: many short teacher fits side by side, one JSON row each.
+
+A fixed number of steps on a GPU gives (up to float noise) the WER the same recipe reaches after
+the same steps on the CPU, so recipes for the 20-minute CPU budget can be compared in minutes.
+Each variant runs in its own process (no CLI, no W&B: plain Lightning + CSV), with
+
+    python scripts/recipe_search.py --root CORPUS --out DIR --variants NAME[,NAME...] --parallel 8
+
+and writes DIR/<name>.json: dev/test WER per split, steps/s, peak GPU memory, wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+BASE_DATA = {
+    "num_pieces": 64,
+    "max_frames": 4000,
+    "eval_max_frames": 30000,
+    "num_buckets": 8,
+    "num_workers": 0,
+    "cache_features": True,
+    "freq_masks": 2,
+    "freq_width": 10,
+    "time_masks": 2,
+    "time_mask_ratio": 0.05,
+    "freq_warp": 0.1,
+    "max_train_frames": 3000,
+}
+BASE_MODEL = {
+    "preset": "demo",
+    "model_overrides": {"dropout": 0.0, "attn_dropout": 0.0},
+    "lr": 3e-3,
+    "weight_decay": 1e-3,
+    "warmup_steps": 200,
+    "lr_schedule": "cosine",
+    "min_lr_ratio": 0.02,
+    "inter_ctc_weight": 0.3,
+}
+SP = {"speed_perturb": [0.9, 1.0, 1.1]}
+
+# name -> (data overrides, model overrides, trainer overrides)
+VARIANTS: dict[str, tuple[dict, dict, dict]] = {
+    "base": ({}, {}, {}),
+    "base_bf16_ddp": ({}, {}, {"precision": "bf16-mixed", "strategy": "ddp"}),
+    "sp": (SP, {}, {}),
+    "sp_warp15": ({**SP, "freq_warp": 0.15}, {}, {}),
+    "sp_p128": ({**SP, "num_pieces": 128}, {}, {}),
+    "sp_lr5": (SP, {"lr": 5e-3}, {}),
+    "sp_2800": (SP, {}, {"max_steps": 2800}),
+    "sp_l6_d176": (
+        SP,
+        {
+            "model_overrides": {
+                "dropout": 0.0,
+                "attn_dropout": 0.0,
+                "num_layers": 6,
+                "d_model": 176,
+                "ffn_dim": 704,
+                "conv_channels": 176,
+            }
+        },
+        {},
+    ),
+    "sp_spec_more": ({**SP, "freq_width": 15, "time_masks": 4}, {}, {}),
+}
+
+
+class _StepClock:
+    """Train-step rate after the first epoch (so feature decoding and caching are not counted)."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[int, float]] = []
+
+    def rate(self) -> float | None:
+        if len(self.marks) < 2:
+            return None
+        (s0, t0), (s1, t1) = self.marks[0], self.marks[-1]
+        return (s1 - s0) / (t1 - t0)
+
+
+def _clock_callback(clock: _StepClock):
+    import lightning as L
+
+    class StepClock(L.Callback):
+        def on_train_batch_end(self, trainer, *args) -> None:
+            if trainer.current_epoch >= 1 and not trainer.sanity_checking:
+                clock.marks.append((trainer.global_step, time.perf_counter()))
+
+    return StepClock()
+
+
+BASE_PRUNE = {
+    "target": 0.5,
+    "target_metric": "params",
+    "ref_seconds": 10.0,
+    "gates": {},
+    "layer_every": 2,
+    "layer_loss": "l1_cos",
+    "layer_weight": 1.0,
+    "kd_weight": 1.0,
+    "kd_temperature": 1.0,
+    "ctc_weight": 0.0,
+    "lr": 5e-4,
+    "weight_decay": 1e-3,
+    "warmup_steps": 50,
+    "lr_schedule": "cosine",
+    "min_lr_ratio": 0.1,
+    "log_alpha_lr": 0.05,
+    "lambda_lr": 1.0,
+    "lambda_optimizer": "sgd",
+    "sparsity_tolerance": 0.01,
+}
+# name -> (PrunedStudentModule overrides, ramp steps); 700 steps each, as experiments/prune.yaml
+PRUNE_VARIANTS: dict[str, tuple[dict, int]] = {
+    "prune_adam05": ({"lambda_optimizer": "adam", "lambda_lr": 0.05}, 350),
+    "prune_adam01": ({"lambda_optimizer": "adam", "lambda_lr": 0.01}, 350),
+    "prune_sgd1": ({}, 350),
+    "prune_sgd3": ({"lambda_lr": 3.0}, 350),
+    "prune_sgd10": ({"lambda_lr": 10.0}, 350),
+    "prune_sgd3_la02": ({"lambda_lr": 3.0, "log_alpha_lr": 0.02}, 350),
+    "prune_sgd3_macs": ({"lambda_lr": 3.0, "target_metric": "macs"}, 350),
+    "prune_sgd3_r250": ({"lambda_lr": 3.0}, 250),
+}
+
+
+def run_prune(name: str, root: str, out: Path, teacher: str, steps: int = 700) -> None:
+    """One pruning run: the sparsity/λ trace every 10 steps, final deterministic sparsity, dev WER."""
+    import lightning as L
+    import torch
+
+    torch.set_num_threads(2)
+    from conprune.data.datamodule import LibriSpeechDataModule
+    from conprune.lit.callbacks import SparsityRamp
+    from conprune.lit.student import PrunedStudentModule
+
+    overrides, ramp = PRUNE_VARIANTS[name]
+    L.seed_everything(0)
+    dm = LibriSpeechDataModule(root=root, **{**BASE_DATA, "val_splits": ("dev-clean", "dev-other")})
+    model = PrunedStudentModule(
+        teacher_ckpt=teacher, vocab_size=dm.hparams.num_pieces + 1, **{**BASE_PRUNE, **overrides}
+    )
+    trace: list[list[float]] = []
+
+    class Trace(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+            if trainer.global_step % 10 == 0:
+                trace.append(
+                    [
+                        trainer.global_step,
+                        round(pl_module.sparsity_target, 4),
+                        round(float(pl_module.expected_sparsity()), 4),
+                        round(pl_module.deterministic_sparsity(), 4),
+                        round(float(pl_module.lagrangian.lambda1), 3),
+                    ]
+                )
+
+    trainer = L.Trainer(
+        max_steps=steps,
+        max_epochs=-1,
+        accelerator="auto",
+        devices=1,
+        gradient_clip_val=5.0,
+        check_val_every_n_epoch=None,
+        val_check_interval=steps,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        use_distributed_sampler=False,
+        callbacks=[SparsityRamp(ramp_steps=ramp), Trace()],
+    )
+    start = time.time()
+    trainer.fit(model, datamodule=dm)
+    trainer.save_checkpoint(out / f"{name}.ckpt")
+    hold = [abs(row[3] - model.hparams.target) for row in trace if row[0] >= ramp + 100]
+    row = {
+        "name": name,
+        "model": overrides,
+        "ramp": ramp,
+        "fit_s": round(time.time() - start, 1),
+        "final_deterministic": round(model.deterministic_sparsity(), 4),
+        "hold_max_gap": round(max(hold), 4) if hold else None,
+        **{k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/wer")},
+        "trace": trace,
+    }
+    (out / f"{name}.json").write_text(json.dumps(row))
+    print(json.dumps(row), flush=True)
+
+
+def run_one(name: str, root: str, out: Path, steps: int) -> None:
+    """Fit and test one variant in this process; write out/<name>.json."""
+    import lightning as L
+    import torch
+
+    torch.set_num_threads(2)
+    from conprune.data.datamodule import LibriSpeechDataModule
+    from conprune.lit.teacher import TeacherModule
+
+    data_o, model_o, trainer_o = VARIANTS[name]
+    L.seed_everything(0)
+    dm = LibriSpeechDataModule(root=root, **{**BASE_DATA, **data_o})
+    model = TeacherModule(vocab_size=dm.hparams.num_pieces + 1, **{**BASE_MODEL, **model_o})
+    max_steps = trainer_o.get("max_steps", steps)
+    trainer = L.Trainer(
+        max_steps=max_steps,
+        max_epochs=-1,
+        accelerator="auto",
+        devices=1,
+        precision=trainer_o.get("precision", "32-true"),
+        strategy=trainer_o.get("strategy", "auto"),
+        gradient_clip_val=5.0,
+        check_val_every_n_epoch=None,
+        val_check_interval=max_steps,
+        num_sanity_val_steps=0,
+        logger=L.pytorch.loggers.CSVLogger(str(out / "csv"), name=name),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=str(out / name),
+        use_distributed_sampler=False,
+        callbacks=[_clock_callback(clock := _StepClock())],
+    )
+    start = time.time()
+    trainer.fit(model, datamodule=dm)
+    fit_s = time.time() - start
+    val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/wer")}
+    tests = trainer.test(model, datamodule=dm, verbose=False)
+    test = {k: float(v) for d in tests for k, v in d.items() if k.startswith("test/wer")}
+    cuda = torch.cuda.is_available()
+    row = {
+        "name": name,
+        "data": data_o,
+        "model": model_o,
+        "trainer": trainer_o,
+        "steps": max_steps,
+        "fit_s": round(fit_s, 1),
+        "train_steps_per_s": round(clock.rate() or 0.0, 2),
+        "train_audio_s_per_s": round((clock.rate() or 0.0) * dm.hparams.max_frames / 100, 1),
+        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3) if cuda else None,
+        "device": torch.cuda.get_device_name() if cuda else "cpu",
+        "params": model.model.count_params(),
+        **val,
+        **test,
+    }
+    (out / f"{name}.json").write_text(json.dumps(row, indent=1))
+    print(json.dumps(row), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--steps", type=int, default=1400)
+    parser.add_argument("--parallel", type=int, default=1)
+    parser.add_argument("--teacher", help="teacher checkpoint for the prune_* variants")
+    parser.add_argument("--summary", help="append each finished row to this JSONL file")
+    parser.add_argument("--run", help="internal: run this one variant in-process")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.run in PRUNE_VARIANTS:
+        run_prune(args.run, args.root, out, args.teacher)
+        return 0
+    if args.run:
+        run_one(args.run, args.root, out, args.steps)
+        return 0
+    names = [n for n in args.variants.split(",") if n]
+    unknown = [n for n in names if n not in VARIANTS and n not in PRUNE_VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {sorted(VARIANTS) + sorted(PRUNE_VARIANTS)}")
+
+    def launch(name: str) -> int:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--root",
+            args.root,
+            "--out",
+            str(out),
+            "--steps",
+            str(args.steps),
+            "--run",
+            name,
+        ] + (["--teacher", args.teacher] if args.teacher else [])
+        with open(out / f"{name}.log", "w") as log:
+            return subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+    codes = {}
+    with ThreadPoolExecutor(args.parallel) as pool:
+        futures = {pool.submit(launch, n): n for n in names}
+        for future in as_completed(futures):
+            name = futures[future]
+            codes[name] = future.result()
+            result = out / f"{name}.json"
+            line = (
+                result.read_text().replace("\n", "")
+                if result.is_file()
+                else json.dumps({"name": name, "failed": (out / f"{name}.log").read_text()[-2000:]})
+            )
+            print(line, flush=True)
+            if args.summary:
+                with open(args.summary, "a") as f:
+                    f.write(line + "\n")
+    print(json.dumps(codes))
+    return int(any(codes.values()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
