@@ -1,13 +1,14 @@
 """The `conprune` command.
 
-`fit`, `validate`, `test` and `predict` go to LightningCLI (configs in experiments/*.yaml); `data`
-and `tokenizer` are plain subcommands. Bad input the user can fix (`ConpruneError`) is printed as
-one `error:` line with exit status 2, never a traceback.
+`fit`, `validate`, `test` and `predict` go to LightningCLI (configs in experiments/*.yaml); `data`,
+`tokenizer`, `compact`, `evaluate` and `transcribe` are plain subcommands. Bad input the user can
+fix (`ConpruneError`) is printed as one `error:` line with exit status 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -66,6 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--root", required=True, type=Path)
     tok.add_argument("--splits", default="train-clean-100")
     tok.add_argument("--vocab-size", type=int, default=256, help="number of pieces (blank is extra)")
+
+    comp = sub.add_parser("compact", help="cut a pruned checkpoint into a standalone smaller model file")
+    comp.add_argument("--ckpt", required=True, help="prune/finetune (or teacher) Lightning checkpoint")
+    comp.add_argument("--out", required=True, help="model file to write, e.g. runs/prune/model.pt")
+
+    ev = sub.add_parser("evaluate", help="WER, params, MACs, latency and kept structure of a model")
+    source = ev.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="standalone model file from `conprune compact`")
+    source.add_argument("--ckpt", help="Lightning checkpoint (compacted on the fly)")
+    ev.add_argument("--data-root", default="data/synth", help="corpus root holding LibriSpeech/")
+    ev.add_argument("--splits", default="dev-clean,dev-other,test-clean,test-other")
+    ev.add_argument("--out", help="results JSON to write")
+    ev.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement")
+    ev.add_argument("--repeats", type=int, default=10)
+
+    tr = sub.add_parser("transcribe", help="print the transcript of each audio file")
+    tr.add_argument("--model", required=True, help="standalone model file from `conprune compact`")
+    tr.add_argument("files", nargs="+", help="audio files (any sample rate, mono or stereo)")
     return parser
 
 
@@ -99,6 +118,26 @@ def run_plain(args: argparse.Namespace) -> None:
         texts = [r["text"] for s in expand_splits(args.splits.split(","))
                  for r in read_manifest(manifests / f"{s}.jsonl")]
         print(train_tokenizer(texts, tokenizer_path(args.root, args.vocab_size), args.vocab_size))
+    elif args.command == "compact":
+        from conprune.lit.export import compact_command
+
+        print(json.dumps(compact_command(args.ckpt, args.out), indent=1))
+    elif args.command == "evaluate":
+        from conprune.eval.evaluate import evaluate, format_summary, load_for_eval, write_results
+
+        model, info = load_for_eval(args.model, args.ckpt)
+        results = evaluate(model, info, args.data_root, args.splits.split(","), threads=args.threads,
+                           repeats=args.repeats)
+        results["model"] = args.model or args.ckpt
+        if args.out:
+            write_results(results, args.out)
+        print(format_summary(results))
+    elif args.command == "transcribe":
+        from conprune.eval.transcribe import Transcriber, transcribe_files
+        from conprune.models.package import load_model
+
+        if transcribe_files(Transcriber(*load_model(args.model)), args.files):
+            raise SystemExit(1)
 
 
 def main(argv: list[str] | None = None) -> None:

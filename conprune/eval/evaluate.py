@@ -1,0 +1,132 @@
+"""`conprune evaluate`: corpus WER, size, MACs (analytic and measured), CPU latency, kept structure.
+
+Works on the standalone model file (`conprune compact`) so what is measured is exactly what a
+user would deploy: the physically smaller network, its own tokenizer and CMVN statistics.
+Decoding is greedy CTC; beam search needs flashlight-text's decoder, which does not install here
+(no wheel for this platform), and the results say so instead of silently falling back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
+from torchmetrics.functional.text import word_error_rate
+
+from conprune.data.datamodule import AsrDataset, _EvalBatches, collate
+from conprune.data.features import GlobalCMVN
+from conprune.data.librispeech import expand_splits, prepare
+from conprune.data.manifest import atomic_write_text, read_manifest
+from conprune.data.tokenizer import Tokenizer
+from conprune.eval.latency import example_batch, model_call, side_by_side
+from conprune.models.config import ConformerConfig
+from conprune.models.conformer import ConformerCTC
+from conprune.models.ctc import greedy_decode
+from conprune.models.package import load_model
+from conprune.pruning.cost import count_macs, count_params, ref_frames
+
+BEAM_SEARCH_NOTE = ("greedy CTC only: beam search needs flashlight-text (torchaudio.models.decoder), "
+                    "which has no wheel installable here")
+UNITS = {"heads": "heads", "ffn1": "ffn1_dim", "ffn2": "ffn2_dim", "conv": "conv_channels"}
+
+
+def load_for_eval(model_path: str | None = None, ckpt: str | None = None) -> tuple[ConformerCTC, dict]:
+    """A standalone model file, or a Lightning checkpoint compacted on the fly (nothing kept on disk)."""
+    if model_path:
+        return load_model(model_path)
+    from conprune.lit.export import compact_command
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "model.pt"
+        compact_command(str(ckpt), str(out))
+        return load_model(out)
+
+
+def transcribe_rows(model: ConformerCTC, info: dict, rows: list[dict], max_frames: int = 30000) -> list[str]:
+    """Greedy transcripts of manifest rows, in row order, with the model's own tokenizer and CMVN."""
+    tokenizer = Tokenizer(model_proto=info["tokenizer"])
+    cmvn = GlobalCMVN(torch.tensor(info["cmvn"]["mean"]), torch.tensor(info["cmvn"]["std"]))
+    dataset = AsrDataset(rows, tokenizer, cmvn)
+    batches = _EvalBatches(dataset.frame_lengths(), max_frames, 0, 1)
+    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate)
+    by_id: dict[str, str] = {}
+    model.eval()
+    with torch.inference_mode():
+        for batch in loader:
+            out = model(batch["features"], batch["lengths"])
+            for uid, ids in zip(batch["ids"], greedy_decode(out.log_probs, out.lengths)):
+                by_id[uid] = tokenizer.decode(ids)
+    return [by_id[r["id"]] for r in rows]
+
+
+def measured_macs(model: ConformerCTC, frames: int) -> float:
+    """MACs of one forward pass of `frames` input frames counted by torch's FlopCounterMode."""
+    feats, lengths = example_batch(frames / 100, 1, model.config.input_dim)
+    model.eval()
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model(feats, lengths)
+    return counter.get_total_flops() / 2
+
+
+def kept_table(config: ConformerConfig, dense: ConformerConfig | None) -> list[dict]:
+    """Per layer: kept heads / FFN units / conv channels, and the dense count where known."""
+    rows = []
+    for layer in range(config.num_layers):
+        row: dict = {"layer": layer}
+        for name, field in UNITS.items():
+            row[name] = getattr(config, field)[layer]
+            if dense is not None:
+                row[f"{name}_dense"] = getattr(dense, field)[layer]
+        rows.append(row)
+    return rows
+
+
+def evaluate(model: ConformerCTC, info: dict, root: str | Path, splits: list[str], threads: int = 1,
+             latency_seconds: float = 10.0, repeats: int = 10, max_frames: int = 30000) -> dict:
+    """Everything `conprune evaluate` reports, as one JSON-ready dict (WERs are fractions)."""
+    torch.set_num_threads(threads)
+    root = Path(root)
+    splits = expand_splits(splits)
+    missing = [s for s in splits if not (root / "manifests" / f"{s}.jsonl").is_file()]
+    if missing:
+        prepare(root, missing, out_dir=root / "manifests")
+    wer = {}
+    for split in splits:
+        rows = read_manifest(root / "manifests" / f"{split}.jsonl")
+        hyps = transcribe_rows(model, info, rows, max_frames)
+        wer[split] = float(word_error_rate(hyps, [r["text"] for r in rows]))
+    config = model.config
+    frames = ref_frames(latency_seconds)
+    feats, lengths = example_batch(latency_seconds, 1, config.input_dim)
+    timed = side_by_side({"model": model_call(model, feats, lengths)}, repeats=repeats)["model"]
+    meta = info.get("meta", {})
+    dense = ConformerConfig.from_dict(meta["dense_config"]) if meta.get("dense_config") else None
+    return {
+        "wer": wer, "decoder": BEAM_SEARCH_NOTE,
+        "params": count_params(config), "params_counted": sum(p.numel() for p in model.parameters()),
+        "dense_params": count_params(dense) if dense is not None else None,
+        "macs_per_utterance": count_macs(config, frames), "macs_measured": measured_macs(model, frames),
+        "latency_seconds_of_audio": latency_seconds, "latency_s": timed["median_s"],
+        "real_time_factor": timed["median_s"] / latency_seconds, "threads": threads,
+        "kept": kept_table(config, dense), "config": config.to_dict(),
+    }
+
+
+def write_results(results: dict, out: str | Path) -> None:
+    atomic_write_text(Path(out), json.dumps(results, indent=1) + "\n")
+
+
+def format_summary(results: dict) -> str:
+    """A few human lines for the terminal (the JSON holds everything)."""
+    lines = [f"{split}: WER {100 * w:.1f} %" for split, w in results["wer"].items()]
+    lines.append(f"params {results['params'] / 1e6:.2f} M, MACs per {results['latency_seconds_of_audio']:g} s "
+                 f"{results['macs_per_utterance'] / 1e9:.2f} G (measured {results['macs_measured'] / 1e9:.2f} G)")
+    lines.append(f"latency {1000 * results['latency_s']:.1f} ms on {results['threads']} thread(s), "
+                 f"RTF {results['real_time_factor']:.4f}")
+    return os.linesep.join(lines)
