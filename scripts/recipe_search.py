@@ -118,7 +118,7 @@ BASE_PRUNE = {
     "sparsity_tolerance": 0.01,
 }
 # name -> (PrunedStudentModule overrides, ramp steps); 700 steps each, as experiments/prune.yaml
-PRUNE_VARIANTS: dict[str, tuple[dict, int]] = {
+PRUNE_VARIANTS: dict[str, tuple] = {
     "prune_adam05": ({"lambda_optimizer": "adam", "lambda_lr": 0.05}, 350),
     "prune_adam01": ({"lambda_optimizer": "adam", "lambda_lr": 0.01}, 350),
     "prune_sgd1": ({}, 350),
@@ -127,6 +127,11 @@ PRUNE_VARIANTS: dict[str, tuple[dict, int]] = {
     "prune_sgd3_la02": ({"lambda_lr": 3.0, "log_alpha_lr": 0.02}, 350),
     "prune_sgd3_macs": ({"lambda_lr": 3.0, "target_metric": "macs"}, 350),
     "prune_sgd3_r250": ({"lambda_lr": 3.0}, 250),
+    # CPU proxies: 1000-frame batches (4x cheaper steps), same step counts and learning rates
+    "cpu_adam05": ({"lambda_optimizer": "adam", "lambda_lr": 0.05}, 350, {"max_frames": 1000}),
+    "cpu_sgd_rho50": ({"lambda_optimizer": "sgd", "lambda_lr": 1.0, "penalty_rho": 50.0}, 350, {"max_frames": 1000}),
+    "cpu_adam01_rho50": ({"lambda_optimizer": "adam", "lambda_lr": 0.01, "penalty_rho": 50.0}, 350,
+                         {"max_frames": 1000}),
 }
 
 
@@ -140,9 +145,10 @@ def run_prune(name: str, root: str, out: Path, teacher: str, steps: int = 700) -
     from conprune.lit.callbacks import SparsityRamp
     from conprune.lit.student import PrunedStudentModule
 
-    overrides, ramp = PRUNE_VARIANTS[name]
+    overrides, ramp, *data_o = PRUNE_VARIANTS[name]
     L.seed_everything(0)
-    dm = LibriSpeechDataModule(root=root, **{**BASE_DATA, "val_splits": ("dev-clean", "dev-other")})
+    dm = LibriSpeechDataModule(root=root, **{**BASE_DATA, "val_splits": ("dev-clean", "dev-other"),
+                                             **(data_o[0] if data_o else {})})
     model = PrunedStudentModule(
         teacher_ckpt=teacher, vocab_size=dm.hparams.num_pieces + 1, **{**BASE_PRUNE, **overrides}
     )
@@ -155,7 +161,7 @@ def run_prune(name: str, root: str, out: Path, teacher: str, steps: int = 700) -
                     [
                         trainer.global_step,
                         round(pl_module.sparsity_target, 4),
-                        round(float(pl_module.expected_sparsity()), 4),
+                        round(float(pl_module.expected_sparsity().detach()), 4),
                         round(pl_module.deterministic_sparsity(), 4),
                         round(float(pl_module.lagrangian.lambda1), 3),
                     ]
@@ -260,13 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=1400)
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--teacher", help="teacher checkpoint for the prune_* variants")
+    parser.add_argument("--prune-steps", type=int, default=700)
     parser.add_argument("--summary", help="append each finished row to this JSONL file")
     parser.add_argument("--run", help="internal: run this one variant in-process")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.run in PRUNE_VARIANTS:
-        run_prune(args.run, args.root, out, args.teacher)
+        run_prune(args.run, args.root, out, args.teacher, args.prune_steps)
         return 0
     if args.run:
         run_one(args.run, args.root, out, args.steps)
@@ -288,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             str(args.steps),
             "--run",
             name,
+            "--prune-steps",
+            str(args.prune_steps),
         ] + (["--teacher", args.teacher] if args.teacher else [])
         with open(out / f"{name}.log", "w") as log:
             return subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)

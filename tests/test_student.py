@@ -110,7 +110,7 @@ def test_step_ratio_reports_both_steps(tmp_path):
 @pytest.mark.parametrize("gap", [0.3, -0.2])
 def test_sgd_lambda_step_is_proportional_to_the_gap(tmp_path, gap):
     ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
-    module = PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, lambda_lr=2.0)
+    module = PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, lambda_lr=2.0, lambda_optimizer="sgd")
     expected = module.expected_sparsity().detach()
     module.lagrangian(expected, float(expected) + gap).backward()
     module.on_before_optimizer_step(None)
@@ -123,3 +123,15 @@ def test_unknown_lambda_optimizer_is_refused(tmp_path):
     ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
     with pytest.raises(ConpruneError, match="lambda_optimizer"):
         PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, lambda_optimizer="rmsprop")
+
+
+def test_fixed_rho_is_a_constant_quadratic_force(tmp_path):
+    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
+    module = PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, penalty_rho=40.0, lambda_optimizer="sgd")
+    expected = module.expected_sparsity()
+    penalty = module.lagrangian(expected, float(expected) + 0.1)
+    assert penalty.item() == pytest.approx(40.0 * 0.01, rel=1e-4)
+    penalty.backward()
+    module.on_before_optimizer_step(None)
+    assert module.lagrangian.lambda2.item() == 40.0 and not module.lagrangian.lambda2.requires_grad
+    assert module.lagrangian.lambda1.item() == pytest.approx(0.01 * 0.1, rel=1e-4)

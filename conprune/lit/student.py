@@ -50,10 +50,11 @@ class PrunedStudentModule(CtcModule):
         lr, weight_decay, warmup_steps, lr_schedule, min_lr_ratio: student weights (AdamW).
         log_alpha_lr: gate parameters (AdamW, no weight decay, constant LR).
         lambda_lr, lambda_optimizer: Lagrange multipliers, by gradient ascent at a constant LR with
-            no weight decay. `sgd` (default): plain ascent, λ1 += lr·(t − ŝ), so λ moves in
-            proportion to the gap and settles as ŝ reaches t. `adam`: in the AdamW group; Adam
-            normalises the step, so λ moves by ~lr per step however small the gap, which made
-            the deterministic sparsity swing ±1.5 % around the target during the hold.
+            no weight decay. `adam` (default): in the AdamW group, so λ moves by about lr per
+            step. `sgd`: plain ascent, λ1 += lr·(t − ŝ). Measured on the demo (H200, 8 runs,
+            bench/prune_lambda_sweep_h200.jsonl): plain ascent swung the sparsity by ±20 % around
+            the target; Adam at 0.01-0.05 stayed within 3-5 %.
+        penalty_rho: a fixed λ2 (quadratic restoring force) instead of a learned one; None = learned.
         sparsity_tolerance: |deterministic − target| allowed for checkpoint selection.
     """
 
@@ -63,8 +64,8 @@ class PrunedStudentModule(CtcModule):
                  layer_weight: float = 1.0, kd_weight: float = 1.0, kd_temperature: float = 1.0,
                  ctc_weight: float = 0.0, lr: float = 5e-4, weight_decay: float = 1e-3,
                  warmup_steps: int = 100, lr_schedule: str = "cosine", min_lr_ratio: float = 0.05,
-                 log_alpha_lr: float = 0.02, lambda_lr: float = 1.0, lambda_optimizer: str = "sgd",
-                 sparsity_tolerance: float = 0.01) -> None:
+                 log_alpha_lr: float = 0.02, lambda_lr: float = 0.01, lambda_optimizer: str = "adam",
+                 penalty_rho: float | None = None, sparsity_tolerance: float = 0.01) -> None:
         super().__init__()
         self.save_hyperparameters()
         check_target(target)
@@ -82,7 +83,7 @@ class PrunedStudentModule(CtcModule):
         depth = self.config.num_layers
         mapping = layer_map or default_layer_map(depth, depth, layer_every)
         self.distiller = LayerDistiller(mapping, self.config.d_model, self.config.d_model, layer_loss)
-        self.lagrangian = LagrangianController()
+        self.lagrangian = LagrangianController(penalty_rho)
         self.frames = ref_frames(ref_seconds)
         self.total_cost = float(self.exact_cost(self.config))
         self.sparsity_target = 0.0

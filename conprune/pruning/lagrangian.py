@@ -15,14 +15,21 @@ from torch import Tensor, nn
 
 
 class LagrangianController(nn.Module):
-    """Holds λ1, λ2 and computes the penalty for (expected sparsity, target)."""
+    """Holds λ1, λ2 and computes the penalty for (expected sparsity, target).
 
-    def __init__(self) -> None:
+    With `fixed_lambda2=ρ`, λ2 is a constant ρ instead of a learned multiplier: the quadratic term
+    is then a fixed restoring force proportional to the gap (an augmented-Lagrangian penalty),
+    which damps the swings that a learned, ever-growing λ2 and an integrating λ1 produce.
+    """
+
+    def __init__(self, fixed_lambda2: float | None = None) -> None:
         super().__init__()
         self.lambda1 = nn.Parameter(torch.zeros(()))
-        self.lambda2 = nn.Parameter(torch.zeros(()))
+        learned = fixed_lambda2 is None
+        self.lambda2 = nn.Parameter(torch.tensor(0.0 if learned else float(fixed_lambda2)), requires_grad=learned)
         for param in (self.lambda1, self.lambda2):
-            param.register_hook(torch.neg)
+            if param.requires_grad:
+                param.register_hook(torch.neg)
 
     def forward(self, expected_sparsity: Tensor, target: float | Tensor) -> Tensor:
         gap = torch.as_tensor(target, dtype=expected_sparsity.dtype, device=expected_sparsity.device)
