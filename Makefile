@@ -14,7 +14,8 @@ ARGS ?=
 PIECES ?= 64
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps data tokenizer teacher prune prune-macs demo test test-all lint clean
+.PHONY: help install system-deps data tokenizer teacher prune prune-macs compact evaluate bench demo test test-all \
+	lint clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -82,7 +83,20 @@ prune-macs: runs/prune-macs/DONE ## the same with a -50 % MACs target
 	$(PY) -m conprune.eval.prune_summary --run runs/prune-macs --teacher runs/teacher
 	$(PY) -m conprune.eval.readme prune --run runs/prune
 
-demo: prune ## the stages that exist so far, end to end on the embedded corpus
+runs/%/model.pt: runs/%/DONE
+	$(CONPRUNE) compact --ckpt runs/$*/checkpoints/best.ckpt --out $@
+
+compact: runs/prune/model.pt runs/prune-macs/model.pt ## cut the pruned students into standalone model files
+
+runs/%/results.json: runs/%/model.pt
+	$(CONPRUNE) evaluate --model $< --data-root $(DATA) --out $@
+
+evaluate: runs/prune/results.json runs/prune-macs/results.json ## WER, params, MACs, latency of each compact model
+
+bench: compact ## side-by-side speed ratios -> bench/results.json and the README table
+	$(PY) -m conprune.eval.bench --teacher $(TEACHER) --data-root $(DATA) --readme README.md
+
+demo: prune evaluate ## the stages that exist so far, end to end on the embedded corpus
 
 test: $(STAMP) ## run the fast test suite (what CI runs)
 	$(VENV)/bin/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
