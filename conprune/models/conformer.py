@@ -121,14 +121,16 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(heads * head_dim, d_model)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, key_mask: Tensor, rope: tuple[Tensor, Tensor] | None,
+    def forward(self, x: Tensor, key_mask: Tensor | None, rope: tuple[Tensor, Tensor] | None,
                 heads: Tensor | None = None) -> Tensor:
+        """`key_mask` [B, T] marks real keys; None when every key is real (SDPA's fastest path)."""
         b, t, _ = x.shape
         y = self.norm(x)
         q, k, v = (p(y).view(b, t, self.heads, self.head_dim).transpose(1, 2) for p in (self.q, self.k, self.v))
         if rope is not None:
             q, k = _rotate(q, *rope), _rotate(k, *rope)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask[:, None, None, :],
+        mask = key_mask[:, None, None, :] if key_mask is not None else None
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.attn_dropout if self.training else 0.0)
         if heads is not None:
             a = a * heads.view(1, -1, 1, 1).to(a.dtype)
@@ -203,7 +205,7 @@ class ConformerBlock(nn.Module):
         self.ffn2 = FeedForward(d, cfg.ffn2_dim[layer], p) if cfg.ffn2_dim[layer] else None
         self.norm_out = nn.LayerNorm(d)
 
-    def forward(self, x: Tensor, valid: Tensor, key_mask: Tensor, rope: tuple[Tensor, Tensor] | None,
+    def forward(self, x: Tensor, valid: Tensor, key_mask: Tensor | None, rope: tuple[Tensor, Tensor] | None,
                 gates: Mapping[str, Tensor], prefix: str) -> Tensor:
         hidden = gates.get("hidden")
 
@@ -258,8 +260,10 @@ class ConformerCTC(nn.Module):
         out_lengths = output_lengths(lengths.to(features.device))
         t = x.shape[1]
         valid = torch.arange(t, device=x.device)[None, :] < out_lengths[:, None]
-        key_mask = valid.clone()
-        key_mask[:, 0] = True  # a zero-length utterance would give an all-masked softmax (NaN)
+        key_mask: Tensor | None = None
+        if not (out_lengths == t).all():  # unpadded batches (e.g. batch 1) skip the mask entirely
+            key_mask = valid.clone()
+            key_mask[:, 0] = True  # a zero-length utterance would give an all-masked softmax (NaN)
         if cfg.pos_enc == "abs":
             x = x + sinusoid(t, cfg.d_model, x.device).to(x.dtype)
         rope = rope_tables(t, cfg.head_dim, x.device) if cfg.pos_enc == "rope" else None
