@@ -135,3 +135,32 @@ def test_fixed_rho_is_a_constant_quadratic_force(tmp_path):
     module.on_before_optimizer_step(None)
     assert module.lagrangian.lambda2.item() == 40.0 and not module.lagrangian.lambda2.requires_grad
     assert module.lagrangian.lambda1.item() == pytest.approx(0.01 * 0.1, rel=1e-4)
+
+
+def test_structure_targets_push_only_their_group(tmp_path):
+    from conprune.pruning.structure_targets import removed_fraction
+
+    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
+    module = PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, structure_targets={"heads": 0.5})
+    ones = {k: torch.ones_like(v) for k, v in module.gates.keep_probs().items()}
+    assert removed_fraction(ones, "heads", module.dense_units).item() == 0.0
+    half = dict(ones)
+    first = next(k for k in ones if k.endswith("mhsa.module"))
+    half[first] = torch.zeros(())  # one of the two layers' MHSA off: half of all heads removed
+    assert removed_fraction(half, "heads", module.dense_units).item() == pytest.approx(0.5)
+    module.sparsity_target = module.hparams.target
+    module.structure_lagrangians["heads"].lambda1.data.fill_(5.0)
+    keep = module.gates.keep_probs()
+    module.structure_lagrangians["heads"](removed_fraction(keep, "heads", module.dense_units), 0.5).backward()
+    grads = {k: module.gates[k].log_alpha.grad for k in module.gates}
+    assert any(g is not None and g.abs().sum() > 0 for k, g in grads.items() if k.endswith("heads"))
+    assert all(g is None or g.abs().sum() == 0 for k, g in grads.items() if k.endswith("units"))
+    assert len(module.lambda_parameters()) == 4
+
+
+def test_structure_targets_are_checked(tmp_path):
+    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
+    with pytest.raises(ConpruneError, match="unknown group 'attention'"):
+        PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, structure_targets={"attention": 0.5})
+    with pytest.raises(ConpruneError, match="structure_targets.heads"):
+        PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, structure_targets={"heads": 1.5})

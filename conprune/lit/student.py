@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 
 import torch
+from torch import nn
 
 from conprune.errors import ConpruneError
 from conprune.lit.checkpoint_io import load_ctc_model
@@ -28,8 +29,9 @@ from conprune.pruning.cost import (
     ref_frames,
 )
 from conprune.pruning.distill import LayerDistiller, default_layer_map, posterior_kd_loss
-from conprune.pruning.gates import ConformerGates, GateConfig
+from conprune.pruning.gates import ConformerGates, GateConfig, config_gate_shapes
 from conprune.pruning.lagrangian import LagrangianController, check_target
+from conprune.pruning.structure_targets import check_structure_targets, removed_fraction
 
 LAMBDA_OPTIMIZERS = ("sgd", "adam")
 METRICS = ("params", "macs")
@@ -55,6 +57,9 @@ class PrunedStudentModule(CtcModule):
             bench/prune_lambda_sweep_h200.jsonl): plain ascent swung the sparsity by ±20 % around
             the target; Adam at 0.01-0.05 stayed within 3-5 %.
         penalty_rho: a fixed λ2 (quadratic restoring force) instead of a learned one; None = learned.
+        structure_targets: optional fractions of units to remove per group, e.g.
+            `{ffn_units: 0.6, heads: 0.3}` (groups: heads, ffn_units, conv_channels), each with its
+            own Lagrangian term and ramped like the main target (see pruning/structure_targets.py).
         sparsity_tolerance: |deterministic − target| allowed for checkpoint selection.
     """
 
@@ -65,7 +70,8 @@ class PrunedStudentModule(CtcModule):
                  ctc_weight: float = 0.0, lr: float = 5e-4, weight_decay: float = 1e-3,
                  warmup_steps: int = 100, lr_schedule: str = "cosine", min_lr_ratio: float = 0.05,
                  log_alpha_lr: float = 0.02, lambda_lr: float = 0.01, lambda_optimizer: str = "adam",
-                 penalty_rho: float | None = None, sparsity_tolerance: float = 0.01) -> None:
+                 penalty_rho: float | None = None, structure_targets: dict[str, float] | None = None,
+                 sparsity_tolerance: float = 0.01) -> None:
         super().__init__()
         self.save_hyperparameters()
         check_target(target)
@@ -84,6 +90,11 @@ class PrunedStudentModule(CtcModule):
         mapping = layer_map or default_layer_map(depth, depth, layer_every)
         self.distiller = LayerDistiller(mapping, self.config.d_model, self.config.d_model, layer_loss)
         self.lagrangian = LagrangianController(penalty_rho)
+        self.structure_targets = check_structure_targets(structure_targets)
+        self.structure_lagrangians = nn.ModuleDict(
+            {group: LagrangianController(penalty_rho) for group in self.structure_targets})
+        self.dense_units = {key: shape[0] for key, shape in config_gate_shapes(self.config).items()
+                            if len(shape) == 1 and key != "hidden"}
         self.frames = ref_frames(ref_seconds)
         self.total_cost = float(self.exact_cost(self.config))
         self.sparsity_target = 0.0
@@ -125,6 +136,13 @@ class PrunedStudentModule(CtcModule):
             task = task + hp.ctc_weight * losses["loss/ctc"]
         losses["sparsity/expected"] = self.expected_sparsity()
         losses["loss/lagrangian"] = self.lagrangian(losses["sparsity/expected"], self.sparsity_target)
+        if self.structure_targets:
+            keep, progress = self.gates.keep_probs(), self.sparsity_target / hp.target
+            for group, final in self.structure_targets.items():
+                removed = removed_fraction(keep, group, self.dense_units)
+                losses[f"sparsity/expected/{group}"] = removed
+                losses["loss/lagrangian"] = losses["loss/lagrangian"] + self.structure_lagrangians[group](
+                    removed, final * progress)
         losses["total"] = task + losses["loss/lagrangian"]
         return losses
 
@@ -134,6 +152,8 @@ class PrunedStudentModule(CtcModule):
         total = losses.pop("total")
         self.log_dict({**losses, "lagrangian/lambda1": self.lagrangian.lambda1,
                        "lagrangian/lambda2": self.lagrangian.lambda2}, batch_size=size)
+        for group, control in self.structure_lagrangians.items():
+            self.log(f"lagrangian/{group}/lambda1", control.lambda1, batch_size=size)
         if batch_idx % max(1, self.trainer.log_every_n_steps) == 0:
             self.log("sparsity/deterministic", self.deterministic_sparsity(), batch_size=size)
         self.log("train/loss", total, prog_bar=True, batch_size=size)
@@ -148,6 +168,10 @@ class PrunedStudentModule(CtcModule):
         gap = abs(sparsity - self.hparams.target)
         at_target = results["all"] if gap <= self.hparams.sparsity_tolerance else 1.0 + gap
         self.log("sparsity/deterministic", sparsity)
+        if self.structure_targets:
+            masks = {k: (v > 0).float() for k, v in self.gates.deterministic().items()}
+            for group in self.structure_targets:
+                self.log(f"sparsity/deterministic/{group}", removed_fraction(masks, group, self.dense_units))
         self.log("val/wer_at_target", at_target)
 
     # -- optimisation --------------------------------------------------------------------
@@ -161,7 +185,7 @@ class PrunedStudentModule(CtcModule):
                   {"params": no_decay, "lr": hp.lr, "weight_decay": 0.0},
                   {"params": list(self.gates.log_alpha_parameters()), "lr": hp.log_alpha_lr, "weight_decay": 0.0}]
         if hp.lambda_optimizer == "adam":
-            groups.append({"params": list(self.lagrangian.parameters()), "lr": hp.lambda_lr, "weight_decay": 0.0})
+            groups.append({"params": self.lambda_parameters(), "lr": hp.lambda_lr, "weight_decay": 0.0})
         optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.98))
         total = int(self.trainer.estimated_stepping_batches)
 
@@ -171,6 +195,10 @@ class PrunedStudentModule(CtcModule):
         constant = [lambda s: 1.0] * (len(groups) - 2)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [student, student, *constant])
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def lambda_parameters(self) -> list[torch.nn.Parameter]:
+        """The multipliers of the main target and of every structure target."""
+        return [*self.lagrangian.parameters(), *self.structure_lagrangians.parameters()]
 
     def on_before_optimizer_step(self, optimizer) -> None:
         """Plain gradient ascent on λ (`lambda_optimizer: sgd`), once per optimizer step.
@@ -182,7 +210,7 @@ class PrunedStudentModule(CtcModule):
         if self.hparams.lambda_optimizer != "sgd":
             return
         with torch.no_grad():
-            for param in self.lagrangian.parameters():
+            for param in self.lambda_parameters():
                 if param.grad is not None:
                     param.sub_(self.hparams.lambda_lr * param.grad)
                     param.grad = None
