@@ -60,11 +60,11 @@ def prune_section(run: Path) -> str:
                     f"{done} |")
     text = ("Demo (`make prune`, `make prune-macs`; 700 steps, ramp over 350; dev = dev-clean + dev-other "
             "pooled, greedy):\n\n" + "\n".join(rows) + "\n")
-    ratio = Path("bench/step_ratio.json")
-    if ratio.is_file():
-        info = json.loads(ratio.read_text())
-        text += (f"\nPrune step ÷ teacher step, same batch ({info['batch']}) in one process: "
-                 f"**{info['prune_step_ratio']:.2f}** ({info['machine']}, `{info['command']}`).\n")
+    bench = Path("bench/results.json")
+    if bench.is_file():
+        info = json.loads(bench.read_text())
+        text += (f"\nPrune step ÷ teacher step, same batch (8 x 500 frames) in one process: "
+                 f"**{info['prune_step_ratio']:.2f}** ({info['machine']}, {info['date']}, `make bench`).\n")
     return text
 
 
