@@ -94,7 +94,7 @@ runs/%/results.json: runs/%/model.pt
 evaluate: runs/prune/results.json runs/prune-macs/results.json ## WER, params, MACs, latency of each compact model
 
 bench: compact ## side-by-side speed ratios -> bench/results.json and the README table
-	$(PY) -m conprune.eval.bench --teacher $(TEACHER) --data-root $(DATA) --readme README.md
+	$(CONPRUNE) bench --teacher $(TEACHER) --data-root $(DATA) --readme README.md
 
 demo: prune evaluate ## the stages that exist so far, end to end on the embedded corpus
 

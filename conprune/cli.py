@@ -1,8 +1,8 @@
 """The `conprune` command.
 
 `fit`, `validate`, `test` and `predict` go to LightningCLI (configs in experiments/*.yaml); `data`,
-`tokenizer`, `compact`, `evaluate` and `transcribe` are plain subcommands. Bad input the user can
-fix (`ConpruneError`) is printed as one `error:` line with exit status 2, never a traceback.
+`tokenizer`, `compact`, `evaluate`, `transcribe` and `bench` are plain subcommands. Bad input the
+user can fix (`ConpruneError`) is printed as one `error:` line with exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in sorted(LIGHTNING_COMMANDS):
         sub.add_parser(name, help=f"LightningCLI {name} (see `conprune {name} --help`)", add_help=False)
+    sub.add_parser("bench", help="side-by-side speed ratios -> bench/results.json (see `conprune bench --help`)",
+                   add_help=False)
 
     data = sub.add_parser("data", help="corpus: synthesise, download, prepare manifests")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -146,6 +148,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS:
             run_lightning(argv)
+        elif argv and argv[0] == "bench":
+            from conprune.eval.bench import main as bench_main
+
+            bench_main(argv[1:])
         else:
             run_plain(build_parser().parse_args(argv))
     except ConpruneError as exc:

@@ -103,3 +103,10 @@ def test_bench_pieces(packaged):
     table = bench_table({"latency_ratio_params50": 0.5, "data_realtime_factor": 300.0, "date": "2026-11-26",
                          "machine": "test", "dtype": "float32", "seconds": 10.0})
     assert "| compact ÷ teacher latency, −50 % params | 0.50 |" in table and "300" in table
+
+
+def test_conprune_bench_is_a_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--help"])
+    assert exit_info.value.code == 0
+    assert "--params50" in capsys.readouterr().out

@@ -118,7 +118,7 @@ def bench_table(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="conprune bench", description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", default="runs/teacher/checkpoints/best.ckpt")
     parser.add_argument("--params50", default="runs/prune/model.pt")
     parser.add_argument("--macs50", default="runs/prune-macs/model.pt")
