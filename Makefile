@@ -14,7 +14,10 @@ ARGS ?=
 PIECES ?= 64
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps data tokenizer teacher prune prune-macs compact evaluate bench demo test test-all \
+# Keep every stage output (model files, DONE stamps) even when made through pattern rules.
+.SECONDARY:
+.PHONY: help install system-deps data tokenizer teacher prune prune-macs compact evaluate finetune baselines bench demo \
+	test test-all \
 	lint clean
 
 help: ## list the targets
@@ -91,7 +94,26 @@ compact: runs/prune/model.pt runs/prune-macs/model.pt ## cut the pruned students
 runs/%/results.json: runs/%/model.pt
 	$(CONPRUNE) evaluate --model $< --data-root $(DATA) --out $@
 
-evaluate: runs/prune/results.json runs/prune-macs/results.json ## WER, params, MACs, latency of each compact model
+evaluate: runs/prune/results.json runs/prune-macs/results.json runs/finetune/results.json ## WER, params, MACs, latency of each compact model
+
+runs/finetune/DONE: runs/prune/model.pt
+	$(call fit_stage,runs/finetune,--config experiments/finetune.yaml)
+
+finetune: runs/finetune/model.pt ## train the compact -50 % params student further (distillation)
+
+runs/finetune/model.pt: runs/finetune/DONE
+	$(CONPRUNE) compact --ckpt runs/finetune/checkpoints/best.ckpt --out $@
+
+runs/baseline-%/model.pt: runs/prune/model.pt
+	$(CONPRUNE) baseline --method $* --teacher $(TEACHER) --shapes-from runs/prune/model.pt --out $@
+
+runs/finetune-%/DONE: runs/baseline-%/model.pt
+	$(call fit_stage,runs/finetune-$*,--config experiments/finetune.yaml --config experiments/finetune_$*.yaml)
+
+runs/finetune-%/model.pt: runs/finetune-%/DONE
+	$(CONPRUNE) compact --ckpt runs/finetune-$*/checkpoints/best.ckpt --out $@
+
+baselines: runs/finetune-magnitude/results.json runs/finetune-random/results.json ## magnitude / random pruning to the student's shapes + the same finetune
 
 bench: compact ## side-by-side speed ratios -> bench/results.json and the README table
 	$(CONPRUNE) bench --teacher $(TEACHER) --data-root $(DATA) --readme README.md

@@ -1,7 +1,7 @@
 """The `conprune` command.
 
 `fit`, `validate`, `test` and `predict` go to LightningCLI (configs in experiments/*.yaml); `data`,
-`tokenizer`, `compact`, `evaluate`, `transcribe` and `bench` are plain subcommands. Bad input the
+`tokenizer`, `compact`, `baseline`, `evaluate`, `transcribe` and `bench` are plain subcommands. Bad input the
 user can fix (`ConpruneError`) is printed as one `error:` line with exit status 2, never a traceback.
 """
 
@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement")
     ev.add_argument("--repeats", type=int, default=10)
 
+    base = sub.add_parser("baseline", help="magnitude / random structured pruning to a student's shapes")
+    base.add_argument("--method", required=True, choices=["magnitude", "random"])
+    base.add_argument("--teacher", required=True, help="teacher checkpoint to cut")
+    base.add_argument("--shapes-from", required=True, help="compact student whose per-layer shapes to copy")
+    base.add_argument("--out", required=True, help="model file to write")
+    base.add_argument("--seed", type=int, default=0)
+
     tr = sub.add_parser("transcribe", help="print the transcript of each audio file")
     tr.add_argument("--model", required=True, help="standalone model file from `conprune compact`")
     tr.add_argument("files", nargs="+", help="audio files (any sample rate, mono or stereo)")
@@ -124,6 +131,11 @@ def run_plain(args: argparse.Namespace) -> None:
         from conprune.lit.export import compact_command
 
         print(json.dumps(compact_command(args.ckpt, args.out), indent=1))
+    elif args.command == "baseline":
+        from conprune.lit.baseline_export import baseline_command
+
+        summary = baseline_command(args.teacher, args.shapes_from, args.method, args.out, seed=args.seed)
+        print(json.dumps({k: v for k, v in summary.items() if k != "kept"}, indent=1))
     elif args.command == "evaluate":
         from conprune.eval.evaluate import evaluate, format_summary, load_for_eval, write_results
 

@@ -72,9 +72,11 @@ def compact_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.PathLike
     gates = checkpoint_gates(ckpt, dense, ckpt_path)
     with torch.no_grad():
         model = compact(dense, gates, allow_inexact=allow_inexact) if gates is not None else dense
+    # A finetune checkpoint's model is already compact; its teacher's shape travels as dense_config.
+    original = ConformerConfig.from_dict(extra["dense_config"]) if extra.get("dense_config") else dense_config
     meta = {"source": str(Path(ckpt_path).resolve()), "stage": str(extra.get("stage", "teacher")),
-            "compacted": gates is not None, "dense_config": dense_config.to_dict(),
-            "dense_params": count_params(dense_config), "params": count_params(model.config),
+            "compacted": gates is not None, "dense_config": original.to_dict(),
+            "dense_params": count_params(original), "params": count_params(model.config),
             "kept": {field: list(getattr(model.config, field)) for field in PER_LAYER}}
     save_model(out_path, model.eval(), extra.get("tokenizer"), extra.get("cmvn"), meta)
     return model, meta

@@ -19,7 +19,8 @@ from torch import nn
 
 from conprune.errors import ConpruneError
 from conprune.lit.checkpoint_io import load_ctc_model
-from conprune.lit.ctc_module import CtcModule, ctc_loss
+from conprune.lit.ctc_module import CtcModule
+from conprune.lit.distillation import distillation_losses, teacher_forward
 from conprune.lit.schedule import warmup_decay
 from conprune.pruning.cost import (
     count_cost,
@@ -28,7 +29,7 @@ from conprune.pruning.cost import (
     pruned_config,
     ref_frames,
 )
-from conprune.pruning.distill import LayerDistiller, default_layer_map, posterior_kd_loss
+from conprune.pruning.distill import LayerDistiller, default_layer_map
 from conprune.pruning.gates import ConformerGates, GateConfig, config_gate_shapes
 from conprune.pruning.lagrangian import LagrangianController, check_target
 from conprune.pruning.structure_targets import check_structure_targets, removed_fraction
@@ -123,17 +124,10 @@ class PrunedStudentModule(CtcModule):
     def compute_losses(self, batch: dict) -> dict[str, torch.Tensor]:
         """One training step's losses (sampled gates); `total` is what the optimizer minimises."""
         hp = self.hparams
-        feats, lengths = batch["features"], batch["lengths"]
-        with torch.no_grad():
-            teacher_out = self.teacher(feats, lengths, return_hidden=True)
-        out = self.model(feats, lengths, gates=self.gates(), return_hidden=True)
-        valid = torch.arange(out.log_probs.shape[1], device=out.log_probs.device)[None, :] < out.lengths[:, None]
-        losses = {"loss/layer": self.distiller(out.hidden, teacher_out.hidden, valid),
-                  "loss/kd": posterior_kd_loss(out.log_probs, teacher_out.log_probs, valid, hp.kd_temperature)}
-        task = hp.layer_weight * losses["loss/layer"] + hp.kd_weight * losses["loss/kd"]
-        if hp.ctc_weight > 0:
-            losses["loss/ctc"], _ = ctc_loss(out.log_probs, out.lengths, batch["targets"], batch["target_lengths"])
-            task = task + hp.ctc_weight * losses["loss/ctc"]
+        teacher_out = teacher_forward(self.teacher, batch)
+        out = self.model(batch["features"], batch["lengths"], gates=self.gates(), return_hidden=True)
+        task, losses = distillation_losses(out, teacher_out, self.distiller, batch, hp.layer_weight, hp.kd_weight,
+                                           hp.kd_temperature, hp.ctc_weight)
         losses["sparsity/expected"] = self.expected_sparsity()
         losses["loss/lagrangian"] = self.lagrangian(losses["sparsity/expected"], self.sparsity_target)
         if self.structure_targets:

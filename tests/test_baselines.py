@@ -1,0 +1,184 @@
+"""Issue-5 baselines: magnitude keeps the largest units, random is seeded, and both cut the teacher
+to exactly the per-layer shapes of a conprune student file."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conprune.errors import ConpruneError
+from conprune.lit.baseline_export import baseline_command
+from conprune.models.config import PER_LAYER, ConformerConfig
+from conprune.models.conformer import ConformerCTC
+from conprune.models.package import load_model, save_model
+from conprune.pruning.baselines import baseline_gates, kept_from_config, structure_scores
+from conprune.pruning.compact import compact
+from conprune.pruning.cost import count_params
+
+BASE = {"d_model": 32, "num_layers": 3, "vocab_size": 13, "head_dim": 8, "heads": [4, 2, 4],
+        "ffn1_dim": [24, 16, 0], "ffn2_dim": [16, 24, 12], "conv_channels": [12, 8, 0],
+        "input_dim": 40, "conv_kernel": 5, "subsampling_channels": 8, "dropout": 0.0, "attn_dropout": 0.0}
+DENSE = ConformerConfig(**BASE)
+# A student shape: fewer units everywhere, layer 1's conv and ffn1 removed entirely.
+SMALL = ConformerConfig(**{**BASE, "heads": [2, 1, 3], "ffn1_dim": [10, 0, 0], "ffn2_dim": [5, 24, 1],
+                           "conv_channels": [6, 0, 0]})
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def dense_model(seed: int = 0) -> ConformerCTC:
+    torch.manual_seed(seed)
+    return ConformerCTC(DENSE).eval()
+
+
+def test_structure_scores_shapes_and_values() -> None:
+    model = dense_model()
+    scores = structure_scores(model)
+    units = {k: s for k, s in model.gate_shapes().items() if s and k != "hidden"}
+    assert {k: tuple(v.shape) for k, v in scores.items()} == units
+    mhsa, ffn, conv = model.layers[0].mhsa, model.layers[0].ffn2, model.layers[0].conv
+    head1 = sum(p.weight[8:16].abs().sum() for p in (mhsa.q, mhsa.k, mhsa.v)) + mhsa.out.weight[:, 8:16].abs().sum()
+    assert scores["layers.0.mhsa.heads"][1].item() == pytest.approx(head1.item(), rel=1e-5)
+    unit3 = ffn.fc1.weight[3].abs().sum() + ffn.fc2.weight[:, 3].abs().sum()
+    assert scores["layers.0.ffn2.units"][3].item() == pytest.approx(unit3.item(), rel=1e-5)
+    chan5 = (conv.pw1.weight[[5, 17]].abs().sum() + conv.dw.weight[5].abs().sum()
+             + conv.pw2.weight[:, 5].abs().sum())
+    assert scores["layers.0.conv.channels"][5].item() == pytest.approx(chan5.item(), rel=1e-5)
+
+
+def test_magnitude_drops_zeroed_units() -> None:
+    model = dense_model()
+    dead = {"layers.0.mhsa.heads": [0, 3], "layers.1.ffn2.units": [2, 7, 20], "layers.0.conv.channels": [1, 11]}
+    with torch.no_grad():
+        m = model.layers[0].mhsa
+        for h in dead["layers.0.mhsa.heads"]:
+            for p in (m.q, m.k, m.v):
+                p.weight[h * 8:(h + 1) * 8] = 0.0
+            m.out.weight[:, h * 8:(h + 1) * 8] *= 1e-3
+        f = model.layers[1].ffn2
+        f.fc1.weight[dead["layers.1.ffn2.units"]] = 0.0
+        f.fc2.weight[:, dead["layers.1.ffn2.units"]] = 0.0
+        c = model.layers[0].conv
+        for ch in dead["layers.0.conv.channels"]:
+            c.pw1.weight[[ch, ch + 12]] = 0.0
+            c.dw.weight[ch] = 0.0
+            c.pw2.weight[:, ch] = 0.0
+    kept = {"layers.0.mhsa.heads": 2, "layers.1.ffn2.units": 21, "layers.0.conv.channels": 10}
+    gates = baseline_gates(model, kept, "magnitude")
+    assert set(gates) == set(kept)
+    for key, units in dead.items():
+        g = gates[key]
+        assert int(g.sum()) == kept[key] and set(g.unique().tolist()) <= {0.0, 1.0}
+        assert torch.nonzero(g == 0).flatten().tolist() == units, key
+
+
+def test_random_is_seeded() -> None:
+    model = dense_model()
+    kept = kept_from_config(DENSE, SMALL)
+    a = baseline_gates(model, kept, "random", seed=1)
+    b = baseline_gates(model, kept, "random", seed=1)
+    c = baseline_gates(model, kept, "random", seed=2)
+    assert a.keys() == b.keys() == c.keys() == kept.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+    assert all(int(a[k].sum()) == n for k, n in kept.items())
+    magnitude = baseline_gates(model, kept, "magnitude")
+    assert any(not torch.equal(a[k], magnitude[k]) for k in a)
+
+
+def test_kept_from_config_and_absent_modules() -> None:
+    kept = kept_from_config(DENSE, SMALL)
+    assert kept["layers.0.mhsa.heads"] == 2
+    assert kept["layers.1.conv.channels"] == 0 and kept["layers.1.conv.module"] == 0
+    assert kept["layers.1.ffn1.units"] == 0 and kept["layers.1.ffn1.module"] == 0
+    assert kept["layers.1.ffn2.units"] == 24 and kept["layers.1.ffn2.module"] == 1
+    assert "layers.2.conv.channels" not in kept and "layers.2.ffn1.module" not in kept  # absent in dense
+    model = dense_model()
+    gates = baseline_gates(model, kept, "magnitude")
+    assert float(gates["layers.1.conv.module"]) == 0.0 and float(gates["layers.0.mhsa.module"]) == 1.0
+    small = compact(model, gates)
+    assert all(getattr(small.config, f) == getattr(SMALL, f) for f in PER_LAYER)
+    assert small.layers[1].conv is None and small.layers[1].ffn1 is None
+    assert count_params(small.config) == small.count_params()
+    x = torch.randn(2, 50, DENSE.input_dim)
+    lengths = torch.tensor([50, 31])
+    with torch.no_grad():  # the binary gates fold away: compact == gated dense model
+        want, got = model(x, lengths, gates=gates), small(x, lengths)
+    for i, n in enumerate(got.lengths.tolist()):
+        assert torch.allclose(got.log_probs[i, :n], want.log_probs[i, :n], atol=1e-4)
+
+
+def test_bad_keys_and_counts_refused() -> None:
+    model = dense_model()
+    with pytest.raises(ConpruneError, match="unknown kept key.*layers.2.conv.channels"):
+        baseline_gates(model, {"layers.2.conv.channels": 3}, "magnitude")  # absent module
+    with pytest.raises(ConpruneError, match="unknown kept key.*layers.0.mhsa.units"):
+        baseline_gates(model, {"layers.0.mhsa.units": 1}, "random")
+    with pytest.raises(ConpruneError, match=r"layers.0.mhsa.heads.*\[0, 4\].*got 5"):
+        baseline_gates(model, {"layers.0.mhsa.heads": 5}, "magnitude")
+    with pytest.raises(ConpruneError, match="got -1"):
+        baseline_gates(model, {"layers.0.ffn1.units": -1}, "magnitude")
+    with pytest.raises(ConpruneError, match="0 or 1.*got 2"):
+        baseline_gates(model, {"layers.0.conv.module": 2}, "magnitude")
+    with pytest.raises(ConpruneError, match="model width"):
+        baseline_gates(model, {"hidden": 16}, "magnitude")
+    assert baseline_gates(model, {"hidden": 32}, "magnitude") == {}
+    with pytest.raises(ConpruneError, match="method 'l2'"):
+        baseline_gates(model, {}, "l2")
+    with pytest.raises(ConpruneError, match="layer 0: shape source has heads=5"):
+        kept_from_config(DENSE, ConformerConfig(**{**BASE, "heads": [5, 2, 4]}))
+    with pytest.raises(ConpruneError, match="d_model=16"):
+        kept_from_config(DENSE, ConformerConfig(**{**BASE, "d_model": 16}))
+
+
+def write_teacher(path, model: ConformerCTC) -> None:
+    """A teacher-stage checkpoint in the layout `load_ctc_model` reads, without training."""
+    extra = {"model_config": model.config.to_dict(), "tokenizer": b"spm",
+             "cmvn": {"mean": [0.0] * 40, "std": [1.0] * 40}}
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "conprune": extra}, path)
+
+
+@pytest.mark.parametrize("method", ["magnitude", "random"])
+def test_baseline_command_end_to_end(tmp_path, method: str) -> None:
+    teacher = dense_model(seed=3)
+    write_teacher(tmp_path / "teacher.ckpt", teacher)
+    torch.manual_seed(4)  # the student file's weights are irrelevant: only its config is read
+    save_model(tmp_path / "student.pt", ConformerCTC(SMALL), b"other", None, {"stage": "prune"})
+    out = tmp_path / f"{method}.pt"
+    summary = baseline_command(str(tmp_path / "teacher.ckpt"), str(tmp_path / "student.pt"), method,
+                               str(out), seed=7)
+    model, info = load_model(out)
+    assert model.config == SMALL
+    assert summary["params"] == model.count_params() == count_params(SMALL) < summary["dense_params"]
+    assert summary["kept"] == {f: getattr(SMALL, f) for f in PER_LAYER}
+    meta = info["meta"]
+    assert meta["stage"] == f"baseline-{method}" and meta["params"] == summary["params"]
+    assert meta["dense_config"] == DENSE.to_dict() and meta["source"].endswith("teacher.ckpt")
+    assert meta["shapes_from"].endswith("student.pt") and meta["seed"] == 7
+    assert info["tokenizer"] == b"spm" and info["cmvn"]["std"] == [1.0] * 40
+    kept = kept_from_config(DENSE, SMALL)
+    gates = baseline_gates(teacher, kept, method, seed=7)
+    x, lengths = torch.randn(1, 40, 40), torch.tensor([40])
+    with torch.no_grad():  # the file is the teacher cut by exactly these gates
+        assert torch.allclose(model(x, lengths).log_probs, teacher(x, lengths, gates=gates).log_probs, atol=1e-4)
+    if method == "random":
+        baseline_command(str(tmp_path / "teacher.ckpt"), str(tmp_path / "student.pt"), method,
+                         str(tmp_path / "again.pt"), seed=7)
+        again, _ = load_model(tmp_path / "again.pt")
+        assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_baseline_command_refuses_foreign_shapes(tmp_path) -> None:
+    write_teacher(tmp_path / "teacher.ckpt", dense_model())
+    save_model(tmp_path / "other.pt", ConformerCTC(ConformerConfig(**{**BASE, "num_layers": 2, "heads": [1, 1],
+               "ffn1_dim": [1, 1], "ffn2_dim": [1, 1], "conv_channels": [1, 1]})))
+    with pytest.raises(ConpruneError, match="num_layers=2"):
+        baseline_command(str(tmp_path / "teacher.ckpt"), str(tmp_path / "other.pt"), "magnitude",
+                         str(tmp_path / "out.pt"))
+    assert not (tmp_path / "out.pt").exists()
