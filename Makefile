@@ -94,6 +94,9 @@ compact: runs/prune/model.pt runs/prune-macs/model.pt ## cut the pruned students
 runs/%/results.json: runs/%/model.pt
 	$(CONPRUNE) evaluate --model $< --data-root $(DATA) --out $@
 
+runs/teacher/results.json: runs/teacher/DONE
+	$(CONPRUNE) evaluate --ckpt $(TEACHER) --data-root $(DATA) --out $@
+
 evaluate: runs/prune/results.json runs/prune-macs/results.json runs/finetune/results.json ## WER, params, MACs, latency of each compact model
 
 runs/finetune/DONE: runs/prune/model.pt
@@ -113,7 +116,8 @@ runs/finetune-%/DONE: runs/baseline-%/model.pt
 runs/finetune-%/model.pt: runs/finetune-%/DONE
 	$(CONPRUNE) compact --ckpt runs/finetune-$*/checkpoints/best.ckpt --out $@
 
-baselines: runs/finetune-magnitude/results.json runs/finetune-random/results.json ## magnitude / random pruning to the student's shapes + the same finetune
+baselines: runs/teacher/results.json runs/finetune-magnitude/results.json runs/finetune-random/results.json ## magnitude / random pruning to the student's shapes + the same finetune
+	$(PY) -m conprune.eval.readme comparison
 
 bench: compact ## side-by-side speed ratios -> bench/results.json and the README table
 	$(CONPRUNE) bench --teacher $(TEACHER) --data-root $(DATA) --readme README.md

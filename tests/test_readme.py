@@ -13,3 +13,15 @@ def test_replace_section_keeps_the_rest():
     assert replace_section(out, "t", "new $1 \\n table") == out
     with pytest.raises(ConpruneError, match="no section"):
         replace_section(text, "missing", "x")
+
+
+def test_comparison_section_reads_results(tmp_path):
+    import json
+
+    from conprune.eval.readme import comparison_section
+
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"wer": {"dev-clean": 0.25, "test-other": 0.5}, "params": 2_000_000,
+                                "macs_per_utterance": 6e8}))
+    text = comparison_section((("mine", str(path)), ("absent", str(tmp_path / "none.json"))))
+    assert "| mine | 2.00 M | 0.60 G | 25.0 % | – | – | 50.0 % |" in text and "absent" not in text

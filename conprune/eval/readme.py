@@ -68,13 +68,42 @@ def prune_section(run: Path) -> str:
     return text
 
 
+COMPARISON = (("teacher (dense)", "runs/teacher/results.json"),
+              ("conprune −50 % params, after prune", "runs/prune/results.json"),
+              ("conprune −50 % params + finetune", "runs/finetune/results.json"),
+              ("magnitude pruning, same shapes + finetune", "runs/finetune-magnitude/results.json"),
+              ("random pruning, same shapes + finetune", "runs/finetune-random/results.json"),
+              ("conprune −50 % MACs, after prune", "runs/prune-macs/results.json"))
+
+
+def comparison_section(rows: tuple[tuple[str, str], ...] = COMPARISON) -> str:
+    """Methods side by side from each run's `conprune evaluate` results (missing runs are skipped)."""
+    import json
+
+    lines = ["| model | params | MACs / 10 s | dev-clean | dev-other | test-clean | test-other |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for label, path in rows:
+        if not Path(path).is_file():
+            continue
+        r = json.loads(Path(path).read_text())
+        wer = r["wer"]
+        cells = [f"{100 * wer[s]:.1f} %" if s in wer else "–" for s in ("dev-clean", "dev-other", "test-clean",
+                                                                          "test-other")]
+        lines.append(f"| {label} | {r['params'] / 1e6:.2f} M | {r['macs_per_utterance'] / 1e9:.2f} G | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\nGreedy CTC, no LM; from `runs/*/results.json` (`make evaluate baselines`).\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("section", choices=["teacher", "prune"])
+    parser.add_argument("section", choices=["teacher", "prune", "comparison"])
     parser.add_argument("--run", type=Path, default=Path("runs/teacher"))
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
     args = parser.parse_args()
-    body = teacher_section(args.run) if args.section == "teacher" else prune_section(args.run)
+    if args.section == "comparison":
+        body = comparison_section()
+    else:
+        body = teacher_section(args.run) if args.section == "teacher" else prune_section(args.run)
     atomic_write_text(args.readme, replace_section(args.readme.read_text(), args.section, body))
     print(body)
 
