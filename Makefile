@@ -17,7 +17,7 @@ PIECES ?= 64
 # Keep every stage output (model files, DONE stamps) even when made through pattern rules.
 .SECONDARY:
 .PHONY: help install system-deps data tokenizer teacher prune prune-macs compact evaluate finetune baselines bench demo \
-	test test-all \
+	dense-baselines test test-all \
 	lint clean
 
 help: ## list the targets
@@ -115,6 +115,21 @@ runs/finetune-%/DONE: runs/baseline-%/model.pt
 
 runs/finetune-%/model.pt: runs/finetune-%/DONE
 	$(CONPRUNE) compact --ckpt runs/finetune-$*/checkpoints/best.ckpt --out $@
+
+runs/dense-scratch/DONE: runs/baseline-dense/model.pt
+	start=$$(date +%s) && $(CONPRUNE) fit --config experiments/teacher.yaml --config experiments/dense_scratch.yaml \
+		--data.root $(DATA) --data.num_pieces $(PIECES) $(ARGS) \
+		$(if $(wildcard runs/dense-scratch/checkpoints/last.ckpt),--ckpt_path runs/dense-scratch/checkpoints/last.ckpt) && \
+	echo "fit wall time: $$(( $$(date +%s) - start )) s" > $@
+
+runs/finetune-dense-kd/DONE: runs/baseline-dense/model.pt
+	$(call fit_stage,runs/finetune-dense-kd,--config experiments/finetune.yaml --config experiments/finetune_dense-kd.yaml)
+
+runs/dense-scratch/model.pt: runs/dense-scratch/DONE
+	$(CONPRUNE) compact --ckpt runs/dense-scratch/checkpoints/best.ckpt --out $@
+
+dense-baselines: runs/dense-scratch/results.json runs/finetune-dense-kd/results.json ## dense student of equal size: from scratch / distillation only
+	$(PY) -m conprune.eval.readme comparison
 
 baselines: runs/teacher/results.json runs/finetune-magnitude/results.json runs/finetune-random/results.json ## magnitude / random pruning to the student's shapes + the same finetune
 	$(PY) -m conprune.eval.readme comparison

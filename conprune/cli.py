@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--repeats", type=int, default=10)
 
     base = sub.add_parser("baseline", help="magnitude / random structured pruning to a student's shapes")
-    base.add_argument("--method", required=True, choices=["magnitude", "random"])
+    base.add_argument("--method", required=True, choices=["magnitude", "random", "dense"])
     base.add_argument("--teacher", required=True, help="teacher checkpoint to cut")
     base.add_argument("--shapes-from", required=True, help="compact student whose per-layer shapes to copy")
     base.add_argument("--out", required=True, help="model file to write")

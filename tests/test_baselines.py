@@ -182,3 +182,26 @@ def test_baseline_command_refuses_foreign_shapes(tmp_path) -> None:
         baseline_command(str(tmp_path / "teacher.ckpt"), str(tmp_path / "other.pt"), "magnitude",
                          str(tmp_path / "out.pt"))
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_dense_baseline_matches_the_student_size_and_trains_as_teacher(tmp_path) -> None:
+    from conprune.lit.teacher import TeacherModule
+    from conprune.pruning.baselines import dense_config_like
+
+    big = ConformerConfig.uniform(vocab_size=13, d_model=64, num_layers=2, heads=4, head_dim=16, ffn_dim=256,
+                                  conv_channels=64, input_dim=40, conv_kernel=5, subsampling_channels=8)
+    target = count_params(big) // 2
+    small = dense_config_like(big, target)
+    assert small.num_layers == 2 and small.d_model < 64 and small.heads == [4, 4]
+    assert abs(count_params(small) - target) / target < 0.15
+    teacher = ConformerCTC(big).eval()
+    write_teacher(tmp_path / "teacher.ckpt", teacher)
+    save_model(tmp_path / "student.pt", ConformerCTC(SMALL.replace(vocab_size=13)), None, None, None)
+    summary = baseline_command(str(tmp_path / "teacher.ckpt"), str(tmp_path / "student.pt"), "dense",
+                               str(tmp_path / "dense.pt"))
+    model, info = load_model(tmp_path / "dense.pt")
+    assert info["meta"]["stage"] == "baseline-dense" and summary["params"] == model.count_params()
+    module = TeacherModule(vocab_size=13, init_model=str(tmp_path / "dense.pt"))
+    assert module.config == model.config and module.model.training
+    with pytest.raises(ConpruneError, match="vocabulary 13"):
+        TeacherModule(vocab_size=41, init_model=str(tmp_path / "dense.pt"))

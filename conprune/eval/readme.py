@@ -73,6 +73,8 @@ COMPARISON = (("teacher (dense)", "runs/teacher/results.json"),
               ("conprune −50 % params + finetune", "runs/finetune/results.json"),
               ("magnitude pruning, same shapes + finetune", "runs/finetune-magnitude/results.json"),
               ("random pruning, same shapes + finetune", "runs/finetune-random/results.json"),
+              ("dense, same params, from scratch", "runs/dense-scratch/results.json"),
+              ("dense, same params, distillation only", "runs/finetune-dense-kd/results.json"),
               ("conprune −50 % MACs, after prune", "runs/prune-macs/results.json"))
 
 

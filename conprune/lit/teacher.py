@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from conprune.errors import ConpruneError
 from conprune.lit.ctc_module import CtcModule, ctc_loss
 from conprune.lit.schedule import warmup_decay
 from conprune.models.config import ConformerConfig, preset
@@ -44,6 +45,9 @@ class TeacherModule(CtcModule):
         model_overrides: ConformerConfig fields to change, e.g. `{num_layers: 8, ffn_dim: 512}`.
         lr: peak AdamW learning rate; weight_decay applies to matrices only (not norms/biases).
         warmup_steps, lr_schedule, min_lr_ratio: see `conprune.lit.schedule.warmup_decay`.
+        init_model: optional model file (`conprune compact` / `conprune baseline --method dense`)
+            to start from instead of a fresh preset: its config and weights are used, `preset`
+            and `model_overrides` are ignored (the dense from-scratch baseline trains this way).
         inter_ctc_weight: weight of an intermediate CTC loss on the middle block's output through
             the shared head (Lee & Watanabe 2021); it adds no parameters and gives lower layers a
             direct alignment signal, which shortens the initial blank plateau. 0 = off.
@@ -52,11 +56,21 @@ class TeacherModule(CtcModule):
     def __init__(self, preset: str = "demo", vocab_size: int = 257, model_overrides: dict | None = None,
                  lr: float = 2e-3, weight_decay: float = 1e-3, betas: tuple[float, float] = (0.9, 0.98),
                  warmup_steps: int = 500, lr_schedule: str = "cosine", min_lr_ratio: float = 0.02,
-                 inter_ctc_weight: float = 0.0) -> None:
+                 inter_ctc_weight: float = 0.0, init_model: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.config = build_config(preset, vocab_size, model_overrides)
-        self.model = ConformerCTC(self.config)
+        if init_model:
+            from conprune.models.package import load_model
+
+            self.model, _ = load_model(init_model)
+            self.model.train()
+            self.config = self.model.config
+            if self.config.vocab_size != vocab_size:
+                raise ConpruneError(f"model.init_args.init_model {init_model} has vocabulary {self.config.vocab_size} "
+                                    f"but the data's tokenizer gives {vocab_size}; use the same data.num_pieces")
+        else:
+            self.config = build_config(preset, vocab_size, model_overrides)
+            self.model = ConformerCTC(self.config)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         weight = self.hparams.inter_ctc_weight

@@ -125,3 +125,25 @@ def kept_from_config(dense: ConformerConfig, small: ConformerConfig) -> dict[str
                 kept[key] = count
                 kept[f"layers.{i}.{name}.module"] = int(count > 0)
     return kept
+
+
+def dense_config_like(teacher: ConformerConfig, params: int) -> ConformerConfig:
+    """A uniform dense Conformer with the teacher's depth and recipe, narrowed to about `params`.
+
+    Baselines (c)/(d) of issue 5: the same architecture family trained without pruning. Width
+    d_model runs over multiples of 8 with the usual ratios (FFN 4·d, conv channels d, the
+    teacher's head count with head_dim = d / heads); the closest parameter count wins.
+    """
+    from conprune.pruning.cost import count_params
+
+    heads = max(teacher.heads)
+    best: ConformerConfig | None = None
+    for d in range(8 * heads, teacher.d_model + 1, 8):
+        cfg = teacher.replace(d_model=d, head_dim=max(1, d // heads), heads=[heads] * teacher.num_layers,
+                              ffn1_dim=[4 * d] * teacher.num_layers, ffn2_dim=[4 * d] * teacher.num_layers,
+                              conv_channels=[d] * teacher.num_layers)
+        if best is None or abs(count_params(cfg) - params) < abs(count_params(best) - params):
+            best = cfg
+    if best is None:
+        raise ConpruneError(f"no dense config near {params} parameters for a {teacher.d_model}-wide teacher")
+    return best
