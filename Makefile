@@ -130,9 +130,11 @@ runs/dense-scratch/model.pt: runs/dense-scratch/DONE
 
 dense-baselines: runs/dense-scratch/results.json runs/finetune-dense-kd/results.json ## dense student of equal size: from scratch / distillation only
 	$(PY) -m conprune.eval.readme comparison
+	$(PY) -m conprune.eval.demo_summary --data $(DATA)
 
 baselines: runs/teacher/results.json runs/finetune-magnitude/results.json runs/finetune-random/results.json ## magnitude / random pruning to the student's shapes + the same finetune
 	$(PY) -m conprune.eval.readme comparison
+	$(PY) -m conprune.eval.demo_summary --data $(DATA)
 
 bench: compact ## side-by-side speed ratios -> bench/results.json and the README table
 	$(CONPRUNE) bench --teacher $(TEACHER) --data-root $(DATA) --readme README.md

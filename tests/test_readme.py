@@ -25,3 +25,10 @@ def test_comparison_section_reads_results(tmp_path):
                                 "macs_per_utterance": 6e8}))
     text = comparison_section((("mine", str(path)), ("absent", str(tmp_path / "none.json"))))
     assert "| mine | 2.00 M | 0.60 G | 25.0 % | – | – | 50.0 % |" in text and "absent" not in text
+
+
+def test_pooled_wer_is_word_weighted():
+    from conprune.eval.demo_summary import pooled
+
+    wer = {"a": 0.5, "b": 0.1}
+    assert pooled(wer, {"a": 100, "b": 300}, ("a", "b")) == pytest.approx((50 + 30) / 400)
