@@ -35,8 +35,16 @@ def load_ctc_model(path: str | Path, vocab_size: int | None = None) -> tuple[Con
     would decode garbage without any error otherwise.
     """
     ckpt = load_checkpoint(path)
-    extra = ckpt["conprune"]
-    config = ConformerConfig.from_dict(extra["model_config"])
+    return model_from_checkpoint(ckpt, path, vocab_size), ckpt["conprune"]
+
+
+def model_from_checkpoint(ckpt: dict, path: str | Path, vocab_size: int | None = None) -> ConformerCTC:
+    """The `model.*` weights of a loaded checkpoint in a ConformerCTC of its stored config."""
+    try:
+        config = ConformerConfig.from_dict(ckpt["conprune"]["model_config"])
+    except (KeyError, ConpruneError) as exc:
+        raise ConpruneError(f"checkpoint {path} has no valid model config ({exc}); pass a "
+                            "checkpoint written by `conprune fit`") from exc
     if vocab_size is not None and config.vocab_size != vocab_size:
         raise ConpruneError(f"checkpoint {path} has vocabulary {config.vocab_size} but the data's tokenizer "
                             f"gives {vocab_size} (num_pieces + blank): use the tokenizer the teacher was "
@@ -47,5 +55,5 @@ def load_ctc_model(path: str | Path, vocab_size: int | None = None) -> tuple[Con
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ConpruneError(f"checkpoint {path} weights do not fit its model config "
-                            f"({str(exc).splitlines()[0][:120]})") from exc
-    return model, extra
+                            f"({str(exc).splitlines()[0][:120]}); was it written by an older conprune?") from exc
+    return model

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from conprune.errors import ConpruneError
-from conprune.lit.checkpoint_io import load_checkpoint
+from conprune.lit.checkpoint_io import load_checkpoint, model_from_checkpoint
 from conprune.models.config import PER_LAYER, ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import save_model, state_dict_problem
@@ -56,18 +56,8 @@ def compact_checkpoint(ckpt_path: str | os.PathLike, out_path: str | os.PathLike
     """
     ckpt = load_checkpoint(ckpt_path)
     extra = ckpt["conprune"]
-    try:
-        dense_config = ConformerConfig.from_dict(extra["model_config"])
-    except (KeyError, ConpruneError) as exc:
-        raise ConpruneError(f"checkpoint {ckpt_path} has no valid model config ({exc}); pass a "
-                            "checkpoint written by `conprune fit`") from exc
-    dense = ConformerCTC(dense_config)
-    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    try:
-        dense.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ConpruneError(f"checkpoint {ckpt_path} weights do not fit its model config "
-                            f"({state_dict_problem(exc)}); was it written by an older conprune?") from exc
+    dense = model_from_checkpoint(ckpt, ckpt_path)
+    dense_config = dense.config
     dense.eval()
     gates = checkpoint_gates(ckpt, dense, ckpt_path)
     with torch.no_grad():

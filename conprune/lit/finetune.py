@@ -15,7 +15,7 @@ from conprune.errors import ConpruneError
 from conprune.lit.checkpoint_io import load_ctc_model
 from conprune.lit.ctc_module import CtcModule
 from conprune.lit.distillation import distillation_losses, teacher_forward
-from conprune.lit.schedule import warmup_decay
+from conprune.lit.schedule import decay_split, warmup_decay
 from conprune.models.package import load_model
 from conprune.pruning.distill import LayerDistiller, default_layer_map
 
@@ -69,10 +69,7 @@ class FinetuneModule(CtcModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        decay, no_decay = [], []
-        for module in (self.model, self.distiller):
-            for param in module.parameters():
-                (decay if param.ndim >= 2 else no_decay).append(param)
+        decay, no_decay = decay_split(self.model, self.distiller)
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": hp.weight_decay},
                                        {"params": no_decay, "weight_decay": 0.0}], lr=hp.lr, betas=(0.9, 0.98))
         total = int(self.trainer.estimated_stepping_batches)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 
 def warmup_decay(step: int, warmup_steps: int, total_steps: int, kind: str = "cosine",
                  min_ratio: float = 0.05) -> float:
@@ -26,3 +28,12 @@ def warmup_decay(step: int, warmup_steps: int, total_steps: int, kind: str = "co
     if kind == "cosine":
         return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
     raise ValueError(f"unknown lr schedule {kind!r}: use cosine, linear, noam or constant")
+
+
+def decay_split(*modules: torch.nn.Module) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+    """(matrices, the rest): weight decay applies to matrices only, never to norms or biases."""
+    decay, no_decay = [], []
+    for module in modules:
+        for param in module.parameters():
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    return decay, no_decay

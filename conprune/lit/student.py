@@ -21,7 +21,7 @@ from conprune.errors import ConpruneError
 from conprune.lit.checkpoint_io import load_ctc_model
 from conprune.lit.ctc_module import CtcModule
 from conprune.lit.distillation import distillation_losses, teacher_forward
-from conprune.lit.schedule import warmup_decay
+from conprune.lit.schedule import decay_split, warmup_decay
 from conprune.pruning.cost import (
     count_cost,
     expected_macs,
@@ -171,10 +171,7 @@ class PrunedStudentModule(CtcModule):
     # -- optimisation --------------------------------------------------------------------
     def configure_optimizers(self):
         hp = self.hparams
-        decay, no_decay = [], []
-        for module in (self.model, self.distiller):
-            for param in module.parameters():
-                (decay if param.ndim >= 2 else no_decay).append(param)
+        decay, no_decay = decay_split(self.model, self.distiller)
         groups = [{"params": decay, "lr": hp.lr, "weight_decay": hp.weight_decay},
                   {"params": no_decay, "lr": hp.lr, "weight_decay": 0.0},
                   {"params": list(self.gates.log_alpha_parameters()), "lr": hp.log_alpha_lr, "weight_decay": 0.0}]

@@ -6,7 +6,7 @@ import torch
 
 from conprune.errors import ConpruneError
 from conprune.lit.ctc_module import CtcModule, ctc_loss
-from conprune.lit.schedule import warmup_decay
+from conprune.lit.schedule import decay_split, warmup_decay
 from conprune.models.config import ConformerConfig, preset
 from conprune.models.conformer import ConformerCTC
 
@@ -89,9 +89,7 @@ class TeacherModule(CtcModule):
         return loss
 
     def configure_optimizers(self):
-        decay, no_decay = [], []
-        for name, param in self.model.named_parameters():
-            (decay if param.ndim >= 2 else no_decay).append(param)
+        decay, no_decay = decay_split(self.model)
         hp = self.hparams
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
