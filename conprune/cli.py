@@ -23,12 +23,20 @@ def run_lightning(argv: list[str]):
     from lightning.pytorch.cli import LightningCLI
 
     from conprune.data.datamodule import LibriSpeechDataModule
+    from conprune.lit.run_dir import relocate_run
 
     class ConpruneCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data.num_pieces", "model.init_args.vocab_size",
                                   compute_fn=lambda n: n + 1, apply_on="parse")
             parser.set_defaults({"trainer.use_distributed_sampler": False})
+            parser.add_argument("--run_dir", type=str | None, default=None,
+                                help="write every output of this stage (checkpoints, logs) under this directory")
+
+        def before_instantiate_classes(self) -> None:
+            config = self.config[self.subcommand] if self.subcommand else self.config
+            if config.get("run_dir"):
+                relocate_run(config, config.run_dir)
 
     return ConpruneCLI(datamodule_class=LibriSpeechDataModule, subclass_mode_model=True, args=argv,
                 save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False)

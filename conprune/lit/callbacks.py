@@ -36,12 +36,14 @@ class SparsityRamp(L.Callback):
         target: final sparsity (fraction of the teacher's params or MACs to remove, in (0, 1));
             when None, the module's `target` is used.
         ramp_steps: steps from 0 to the final target (after the delay).
+        ramp_fraction: when set, `ramp_steps` becomes this fraction of `trainer.max_steps`, so a
+            shorter or longer schedule (the demo profile, a sweep) keeps the ramp/hold proportions.
         delay_steps: steps with target 0 before the ramp starts.
         shape: `linear` or `cosine`.
     """
 
     def __init__(self, target: float | None = None, ramp_steps: int = 1000, delay_steps: int = 0,
-                 shape: str = "linear") -> None:
+                 shape: str = "linear", ramp_fraction: float | None = None) -> None:
         if shape not in SHAPES:
             raise ConpruneError(f"SparsityRamp shape must be one of {SHAPES}, got {shape!r}")
         if ramp_steps < 0 or delay_steps < 0:
@@ -50,6 +52,9 @@ class SparsityRamp(L.Callback):
         self.ramp_steps = ramp_steps
         self.delay_steps = delay_steps
         self.shape = shape
+        if ramp_fraction is not None and not 0.0 <= ramp_fraction <= 1.0:
+            raise ConpruneError(f"SparsityRamp ramp_fraction must be in [0, 1], got {ramp_fraction}")
+        self.ramp_fraction = ramp_fraction
         self.current = 0.0
 
     def final_target(self, pl_module: L.LightningModule) -> float:
@@ -57,6 +62,12 @@ class SparsityRamp(L.Callback):
 
     def value(self, step: int, pl_module: L.LightningModule) -> float:
         return ramp_value(step, self.final_target(pl_module), self.ramp_steps, self.delay_steps, self.shape)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.ramp_fraction is not None:
+            if trainer.max_steps is None or trainer.max_steps < 0:
+                raise ConpruneError("SparsityRamp ramp_fraction needs trainer.max_steps; set it or use ramp_steps")
+            self.ramp_steps = round(self.ramp_fraction * trainer.max_steps)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.current = self.value(trainer.global_step, pl_module)
