@@ -1,7 +1,7 @@
 """The `conprune` command.
 
 `fit`, `validate`, `test` and `predict` go to LightningCLI (configs in experiments/*.yaml); `data`,
-`tokenizer`, `compact`, `baseline`, `evaluate`, `transcribe` and `bench` are plain subcommands. Bad input the
+`tokenizer`, `compact`, `baseline`, `evaluate`, `transcribe`, `bench` and `report` are plain subcommands. Bad input the
 user can fix (`ConpruneError`) is printed as one `error:` line with exit status 2, never a traceback.
 """
 
@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in sorted(LIGHTNING_COMMANDS):
         sub.add_parser(name, help=f"LightningCLI {name} (see `conprune {name} --help`)", add_help=False)
     sub.add_parser("bench", help="side-by-side speed ratios -> bench/results.json (see `conprune bench --help`)",
+                   add_help=False)
+    sub.add_parser("report", help="method x target table, plots, W&B -> results/demo/ (see `conprune report --help`)",
                    add_help=False)
 
     data = sub.add_parser("data", help="corpus: synthesise, download, prepare manifests")
@@ -172,6 +174,10 @@ def main(argv: list[str] | None = None) -> None:
             from conprune.eval.bench import main as bench_main
 
             bench_main(argv[1:])
+        elif argv and argv[0] == "report":
+            from conprune.eval.report import main as report_main
+
+            report_main(argv[1:])
         else:
             run_plain(build_parser().parse_args(argv))
     except ConpruneError as exc:

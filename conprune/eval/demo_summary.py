@@ -14,15 +14,7 @@ import json
 from pathlib import Path
 
 from conprune.data.manifest import atomic_write_text, read_manifest
-
-RUNS = (("teacher", "none", "runs/teacher/results.json"),
-        ("conprune", "params50", "runs/finetune/results.json"),
-        ("magnitude", "params50", "runs/finetune-magnitude/results.json"),
-        ("random", "params50", "runs/finetune-random/results.json"),
-        ("dense_scratch", "params50", "runs/dense-scratch/results.json"),
-        ("dense_kd", "params50", "runs/finetune-dense-kd/results.json"),
-        ("conprune", "macs50", "runs/prune-macs/results.json"))
-LATENCY_KEY = {"params50": "latency_ratio_params50", "macs50": "latency_ratio_macs50"}
+from conprune.eval.runs import RunRef, discover_runs
 
 
 def pooled(wer: dict[str, float], words: dict[str, int], splits: tuple[str, str]) -> float:
@@ -31,22 +23,34 @@ def pooled(wer: dict[str, float], words: dict[str, int], splits: tuple[str, str]
     return sum(wer[s] * words[s] for s in splits) / total
 
 
-def build(data: Path, bench: Path) -> list[dict]:
-    words = {s: sum(len(r["text"].split()) for r in read_manifest(data / "manifests" / f"{s}.jsonl"))
-             for s in ("dev-clean", "dev-other", "test-clean", "test-other")}
-    ratios = json.loads(bench.read_text()) if bench.is_file() else {}
+def split_words(data: Path) -> dict[str, int]:
+    """Reference words per dev/test split, the weights that pool per-split WERs into one number."""
+    return {s: sum(len(r["text"].split()) for r in read_manifest(data / "manifests" / f"{s}.jsonl"))
+            for s in ("dev-clean", "dev-other", "test-clean", "test-other")}
+
+
+def summary_rows(refs: list[RunRef], words: dict[str, int], ratios: dict) -> list[dict]:
+    """One summary row per run. The latency ratio is `make bench`'s side-by-side measurement for the
+    target (`latency_ratio_<target>`), which pruning baselines with the student's shapes share;
+    None where the bench has not measured that target."""
     rows = []
-    for method, target, path in RUNS:
-        if not Path(path).is_file():
-            continue
-        r = json.loads(Path(path).read_text())
-        latency = 1.0 if target == "none" else ratios.get(LATENCY_KEY[target])
-        if method.startswith("dense"):
+    for ref in refs:
+        r = json.loads(ref.path.read_text())
+        latency = 1.0 if ref.target == "none" else ratios.get(f"latency_ratio_{ref.target}")
+        if ref.method.startswith("dense"):
             latency = None  # another architecture: not measured side by side yet
-        rows.append({"method": method, "target": target, "params": r["params"], "macs": r["macs_per_utterance"],
-                     "latency_ratio": latency, "dev_wer": pooled(r["wer"], words, ("dev-clean", "dev-other")),
-                     "test_wer": pooled(r["wer"], words, ("test-clean", "test-other")), "source": path})
+        rows.append({"method": ref.method, "target": ref.target, "params": r["params"],
+                     "macs": r["macs_per_utterance"], "latency_ratio": latency,
+                     "dev_wer": pooled(r["wer"], words, ("dev-clean", "dev-other")),
+                     "test_wer": pooled(r["wer"], words, ("test-clean", "test-other")), "source": str(ref.path)})
     return rows
+
+
+def build(data: Path, bench: Path, refs: list[RunRef] | None = None) -> list[dict]:
+    """Summary rows of `refs`, by default the demo's fixed runs (the sweep has its own report)."""
+    refs = discover_runs(sweep=False) if refs is None else refs
+    ratios = json.loads(bench.read_text()) if bench.is_file() else {}
+    return summary_rows(refs, split_words(data), ratios)
 
 
 def main(argv: list[str] | None = None) -> None:

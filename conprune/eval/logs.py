@@ -25,3 +25,16 @@ def last_values(path: Path, names: list[str]) -> dict[str, float]:
                 if row.get(name):
                     found[name] = float(row[name])
     return found
+
+
+def series(path: Path, names: list[str]) -> dict[str, list[tuple[int, float]]]:
+    """Each metric's (step, value) pairs in logging order; Lightning writes one row per log call,
+    so a metric's cells are empty in the rows of other metrics and those rows are skipped."""
+    found: dict[str, list[tuple[int, float]]] = {name: [] for name in names}
+    with open(path) as fh:
+        for row in csv.DictReader(fh):
+            step = row.get("step")
+            for name in names:
+                if row.get(name) and step:
+                    found[name].append((int(float(step)), float(row[name])))
+    return found

@@ -1,0 +1,130 @@
+"""`conprune report`: runs discovered (demo mapping + sweep), rows right, plots written, W&B offline."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from conprune.errors import ConpruneError
+from conprune.eval.runs import DEMO_RUNS, discover_runs, parse_run_name, refs_from_specs
+
+SPLITS = ("dev-clean", "dev-other", "test-clean", "test-other")
+
+
+def results(params: int, wer: float, heads: list[int]) -> dict:
+    """A results.json as `conprune evaluate` writes it, reduced to what the report reads."""
+    kept = [{"layer": i, "heads": h, "heads_dense": 4, "ffn1": 8 * h, "ffn1_dense": 32, "ffn2": 16,
+             "ffn2_dense": 32, "conv": 12, "conv_dense": 16} for i, h in enumerate(heads)]
+    return {"wer": {s: wer + 0.01 * i for i, s in enumerate(SPLITS)}, "params": params,
+            "macs_per_utterance": 3 * params, "kept": kept}
+
+
+def write(path: Path, payload: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload))
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """runs/ with a teacher, the demo's conprune student, a three-run sweep (one misnamed), a prune
+    CSV log; a corpus with manifests (the WER word weights) and a bench file."""
+    runs = tmp_path / "runs"
+    write(runs / "teacher/results.json", results(4_000_000, 0.20, [4, 4]))
+    write(runs / "finetune/results.json", results(2_000_000, 0.22, [4, 1]))
+    write(runs / "sweep/magnitude-params30/results.json", results(2_800_000, 0.25, [3, 3]))
+    write(runs / "sweep/dense-kd-params30/results.json", results(2_800_000, 0.30, [4, 4]))
+    write(runs / "sweep/oops/results.json", results(1, 0.9, [1, 1]))
+    log_dir = runs / "prune/csv/version_0"
+    log_dir.mkdir(parents=True)
+    (log_dir / "metrics.csv").write_text(
+        "epoch,lagrangian/lambda1,lagrangian/lambda2,sparsity/expected,sparsity/target,step,val/wer\n"
+        "0,0.1,50,0.05,0.1,9,\n0,,,,,9,0.5\n0,0.3,50,0.2,0.2,19,\n")
+    for i, split in enumerate(SPLITS):
+        rows = [{"id": f"{split}-{j}", "text": "A B C" if j else "A", "path": "x.flac", "num_samples": 16000,
+                 "sample_rate": 16000, "speaker": "1"} for j in range(2 + i)]
+        write(tmp_path / "data/manifests" / f"{split}.jsonl", {}).write_text(
+            "".join(json.dumps(r) + "\n" for r in rows))
+    write(tmp_path / "bench.json", {"latency_ratio_params50": 0.6})
+    return tmp_path
+
+
+def test_run_names_parse():
+    assert parse_run_name("dense-kd-params30") == ("dense_kd", "params30")
+    assert parse_run_name("conprune-macs50") == ("conprune", "macs50")
+    assert parse_run_name("prune") is None
+    with pytest.raises(ConpruneError, match="METHOD:TARGET"):
+        refs_from_specs(["/nowhere/prune/results.json"])
+    assert refs_from_specs(["random:params50=x/results.json"])[0].method == "random"
+
+
+def test_discovery_skips_missing_runs(tree: Path, caplog):
+    caplog.set_level(logging.INFO)
+    refs = discover_runs(tree / "runs", [f"conprune:params50={tree}/runs/sweep/magnitude-params30/results.json"])
+    assert [(r.method, r.target) for r in refs] == [("teacher", "none"), ("conprune", "params50"),
+                                                    ("dense_kd", "params30"), ("magnitude", "params30")]
+    assert refs[1].path.parent.name == "magnitude-params30"  # a later spec replaces the demo's run
+    assert "finetune-magnitude" in caplog.text and "no results yet" in caplog.text
+    assert "oops" in caplog.text
+    only_demo = discover_runs(tree / "runs", sweep=False)
+    assert len(only_demo) == 2 and len(DEMO_RUNS) == 7
+
+
+def test_table_rows(tree: Path):
+    from conprune.eval.report import collect, markdown_table
+
+    rows = collect(tree / "runs", [], tree / "data", tree / "bench.json")
+    table = markdown_table(rows).splitlines()
+    assert len(table) == 2 + 4
+    # Word-weighted: dev-clean 2 rows (1 + 3 words), dev-other 3 rows (7 words), test 10 and 13 words.
+    dev, test = (0.20 * 4 + 0.21 * 7) / 11, (0.22 * 10 + 0.23 * 13) / 23
+    assert table[2] == f"| teacher | none | 4.00 M | 1.00 | 0.01 G | 1.00 | {100 * dev:.1f} % | {100 * test:.1f} % | 1.000 |"
+    assert table[3] == (f"| magnitude | params30 | 2.80 M | 0.70 | 0.01 G | – | {100 * (dev + 0.05):.1f} % "
+                        f"| {100 * (test + 0.05):.1f} % | {(test + 0.05) / test:.3f} |")
+    assert table[4].startswith("| dense_kd | params30 | 2.80 M | 0.70 |")
+    assert table[5].startswith("| conprune | params50 | 2.00 M | 0.50 | 0.01 G | 0.60 |")
+
+
+def test_report_writes_plots_markdown_and_readme(tree: Path):
+    from conprune.eval.report import PLOTS, collect, collect_curves, kept_maps, training_steps, write_report
+
+    rows = collect(tree / "runs", [], tree / "data", tree / "bench.json")
+    curves = collect_curves(tree / "runs")
+    assert list(curves) == ["prune"] and curves["prune"]["lagrangian/lambda1"] == [(9, 0.1), (19, 0.3)]
+    assert list(kept_maps(rows)) == ["conprune params50", "magnitude params30"]
+    assert training_steps(tree / "runs") == {"prune": 20}
+    readme = tree / "README.md"
+    readme.write_text("# x\n<!-- report:begin -->\nold\n<!-- report:end -->\ntail\n")
+    images = write_report(rows, curves, {"prune": 20}, tree / "results/demo", readme)
+    for name, file in PLOTS.items():
+        assert images[name] == tree / "results/demo" / file
+        assert images[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = readme.read_text()
+    assert "old" not in text and "| conprune | params50 |" in text and text.endswith("tail\n")
+    assert "![test WER vs parameters, all methods](results/demo/pareto_wer_params.png)" in text
+    report = (tree / "results/demo/report.md").read_text()
+    assert "prune 20" in report and "(kept_per_layer.png)" in report
+
+
+def test_cli_report_logs_to_wandb_offline(tree: Path, monkeypatch):
+    from conprune.cli import main
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.chdir(tree)
+    main(["report", "--data", "data", "--bench", "bench.json", "--out", "out", "--wandb-dir", "wb"])
+    assert (tree / "out/report.md").is_file()
+    run_dirs = list((tree / "wb/wandb").glob("offline-run-*"))
+    assert len(run_dirs) == 1
+    media = {p.name.split("_")[0] for p in (run_dirs[0] / "files/media/images/report").iterdir()}
+    assert media == {"pareto", "latency", "curves", "kept"}
+
+
+def test_report_with_no_runs_writes_nothing(tmp_path: Path):
+    from conprune.eval.report import main
+
+    main(["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--no-wandb"])
+    assert not (tmp_path / "out").exists()
