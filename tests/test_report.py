@@ -115,9 +115,9 @@ def test_cli_report_logs_to_wandb_offline(tree: Path, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.chdir(tree)
-    main(["report", "--data", "data", "--bench", "bench.json", "--out", "out", "--wandb-dir", "wb"])
+    main(["report", "--runs", "runs", "--data", "data", "--bench", "bench.json", "--out", "out"])
     assert (tree / "out/report.md").is_file()
-    run_dirs = list((tree / "wb/wandb").glob("offline-run-*"))
+    run_dirs = list((tree / "runs/report/wandb").glob("offline-run-*"))
     assert len(run_dirs) == 1
     media = {p.name.split("_")[0] for p in (run_dirs[0] / "files/media/images/report").iterdir()}
     assert media == {"pareto", "latency", "curves", "kept"}

@@ -4,7 +4,7 @@ Rows hold `method`, `target`, `params`, `macs` (per 10 s), `latency_ratio` (÷ t
 side-by-side `make bench`; baselines with the student's exact shapes share its ratio), `dev_wer`
 and `test_wer` (word-weighted over dev-clean + dev-other and test-clean + test-other, fractions).
 
-    python -m conprune.eval.demo_summary --data data/synth --out results/demo/summary.json
+    python -m conprune.eval.demo_summary --data data/synth --runs runs/demo --out results/demo/summary.json
 """
 
 from __future__ import annotations
@@ -56,10 +56,11 @@ def build(data: Path, bench: Path, refs: list[RunRef] | None = None) -> list[dic
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data/synth"))
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="stage output root (runs, runs/demo)")
     parser.add_argument("--bench", type=Path, default=Path("bench/results.json"))
     parser.add_argument("--out", type=Path, default=Path("results/demo/summary.json"))
     args = parser.parse_args(argv)
-    rows = build(args.data, args.bench)
+    rows = build(args.data, args.bench, discover_runs(args.runs, sweep=False))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps(rows, indent=1) + "\n")
     for row in rows:

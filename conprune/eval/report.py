@@ -5,7 +5,7 @@ runs' CSV logs (sparsity, λ), `make bench`'s latency ratios — and writes `res
 four PNGs and the README's report section. Runs are found by `conprune.eval.runs.discover_runs`
 (the demo's fixed mapping plus runs/sweep/<method>-<target>/), so the same command reports a sweep.
 
-    conprune report [--runs-dir runs] [--results 'runs/other/*/results.json' ...] [--no-wandb]
+    conprune report [--runs runs] [--results 'runs/other/*/results.json' ...] [--readme README.md] [--no-wandb]
 """
 
 from __future__ import annotations
@@ -140,7 +140,8 @@ def write_report(rows: list[dict], curves: dict, steps: dict[str, int], out: Pat
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="demo runs and runs/sweep/ live here")
+    parser.add_argument("--runs", "--runs-dir", dest="runs_dir", type=Path, default=Path("runs"),
+                        help="stage output root: the demo's runs and RUNS/sweep/ live here")
     parser.add_argument("--results", nargs="*", default=[],
                         help="more runs: METHOD:TARGET=PATH, or results.json paths/globs in <method>-<target>/ dirs")
     parser.add_argument("--no-sweep", action="store_true", help="ignore RUNS_DIR/sweep/")
@@ -150,7 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("results/demo"))
     parser.add_argument("--readme", type=Path, default=None, help="README to regenerate the report section of")
     parser.add_argument("--no-wandb", action="store_true", help="skip W&B logging")
-    parser.add_argument("--wandb-dir", type=Path, default=Path("runs/report"))
+    parser.add_argument("--wandb-dir", type=Path, default=None, help="W&B run directory (default RUNS/report)")
 
 
 def run_report(args: argparse.Namespace) -> str:
@@ -165,7 +166,8 @@ def run_report(args: argparse.Namespace) -> str:
     if not args.no_wandb:
         from conprune.eval.report_wandb import log_report
 
-        log.info("report: W&B run in %s", log_report(rows, images, curves, args.wandb_dir))
+        wandb_dir = args.wandb_dir or args.runs_dir / "report"
+        log.info("report: W&B run in %s", log_report(rows, images, curves, wandb_dir))
     table = markdown_table(rows)
     print(f"{table}\n\nreport: {args.out / 'report.md'}; plots: "
           + ", ".join(str(p) for p in images.values()))
