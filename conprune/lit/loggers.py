@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
 
 from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
+from lightning.pytorch.loggers.logger import DummyLogger
+
+log = logging.getLogger(__name__)
+
+
+def wandb_enabled() -> bool:
+    """False when W&B is switched off (WANDB_MODE=disabled) or its package is missing."""
+    return os.environ.get("WANDB_MODE") != "disabled" and importlib.util.find_spec("wandb") is not None
 
 
 class WandbLogger(_LightningWandbLogger):
     """Lightning's WandbLogger with `offline` decided by the environment when left unset.
 
     Offline runs are written under `save_dir/wandb/` and can be uploaded later with `wandb sync`.
+    With WANDB_MODE=disabled, or on a machine without the `wandb` package (a bare GPU box), the
+    configs' W&B logger becomes a no-op and the CSV log (always on) carries every metric.
     """
+
+    def __new__(cls, *args, **kwargs):
+        if not wandb_enabled():
+            log.warning("W&B logging is off (WANDB_MODE=disabled or wandb not installed); the CSV log has every metric")
+            return DummyLogger()
+        return super().__new__(cls)
 
     def __init__(self, name: str | None = None, save_dir: str = ".", project: str = "conprune",
                  offline: bool | None = None, log_model: bool = False, **kwargs) -> None:
