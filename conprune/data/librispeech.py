@@ -24,8 +24,9 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
-from conprune.data.manifest import atomic_open, write_manifest
+from conprune.data.manifest import write_manifest
 from conprune.errors import ConpruneError
+from conprune.io_atomic import atomic_open, ensure_writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ def prepare(root: str | os.PathLike, splits: str | Iterable[str],
                                     if p.is_dir() and not p.name.startswith("."))) or "none"
             raise ConpruneError(f"split '{split}' not found in {corpus} (splits there: {have}): "
                                 f"fix the split name or download/synthesise it first")
+    ensure_writable_dir(out, "manifest directory")
     return {split: _prepare_split(corpus, split, out, workers, progress) for split in names}
 
 
@@ -169,7 +171,7 @@ def _prepare_split(corpus: Path, split: str, out: Path, workers: int, progress: 
 
     manifest = out / f"{split}.jsonl"
     write_manifest(rows(), manifest)
-    with atomic_open(out / f"{split}.skipped.tsv") as f:
+    with atomic_open(out / f"{split}.skipped.tsv", "w", "skip list") as f:
         f.write("id\tpath\treason\n")
         f.writelines(f"{u}\t{p}\t{r}\n" for u, p, r in skipped)
     counts = Counter(r for _, _, r in skipped)
@@ -265,8 +267,7 @@ def download(root: str | os.PathLike, splits: str | Iterable[str], base_url: str
     split, which later calls skip. ``checksums`` ({split: md5}) replaces the OpenSLR table,
     for mirrors and tests. Returns the split directories.
     """
-    root = Path(root).expanduser().absolute()
-    root.mkdir(parents=True, exist_ok=True)
+    root = ensure_writable_dir(Path(root).expanduser().absolute(), "download root (--root)")
     table = MD5 if checksums is None else checksums
     done_dirs = []
     for split in expand_splits(splits):

@@ -1,54 +1,24 @@
 """JSONL manifests: one utterance per line, the hand-off between `data prepare` and training.
 
 A row is ``{"id", "path", "num_samples", "sample_rate", "text", "speaker"}`` with an absolute
-``path``, so a manifest can be read from any working directory. Writes are atomic (temp file in
-the same directory, then ``os.replace``) so an interrupted stage never leaves a half-written
-manifest that a later, idempotent stage would mistake for finished output.
+``path``, so a manifest can be read from any working directory. Writes are atomic
+(`conprune.io_atomic`, re-exported here for older imports) so an interrupted stage never leaves a
+half-written manifest that a later, idempotent stage would mistake for finished output.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
 
 from conprune.errors import ConpruneError
+from conprune.io_atomic import atomic_open, atomic_write_text
+
+__all__ = ["atomic_open", "atomic_write_text", "iter_manifest", "read_manifest", "write_manifest"]
 
 REQUIRED_KEYS = ("id", "path", "num_samples", "sample_rate", "text", "speaker")
-
-
-@contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
-    """Open a temp file next to ``path``; on clean exit fsync and rename it over ``path``.
-
-    The temp file lives in the same directory so ``os.replace`` is a same-filesystem rename,
-    which is atomic: readers see either the old file or the complete new one. On an exception
-    the temp file is removed and ``path`` is left untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    encoding = None if "b" in mode else "utf-8"
-    try:
-        with os.fdopen(fd, mode, encoding=encoding) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (see `atomic_open`)."""
-    with atomic_open(path, "w") as f:
-        f.write(text)
 
 
 def write_manifest(rows: Iterable[dict], path: str | os.PathLike) -> int:
@@ -57,7 +27,7 @@ def write_manifest(rows: Iterable[dict], path: str | os.PathLike) -> int:
     ``rows`` may be a generator, so a 280k-utterance split never has to sit in memory.
     """
     n = 0
-    with atomic_open(path, "w") as f:
+    with atomic_open(path, "w", "manifest") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1

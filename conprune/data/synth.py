@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 import multiprocessing as mp
-import os
 import random
 import shutil
 import time
@@ -27,6 +26,7 @@ import soundfile as sf
 from conprune.data.text_sources import Sentence, load_sentences, source_names
 from conprune.data.tts_engines import ENGINES, SAMPLE_RATE, VOICES, Speaker, build_speakers
 from conprune.errors import ConpruneError
+from conprune.io_atomic import atomic_open, atomic_write_json, atomic_write_text, ensure_writable_dir
 
 SPLITS = ("train-clean-100", "dev-clean", "test-clean", "dev-other", "test-other")
 EVAL_SPLITS = SPLITS[1:]
@@ -117,9 +117,8 @@ def plan_utterances(sentences: list[Sentence], speakers: list[Speaker], seed: in
 def _write_flac(path: Path, audio: np.ndarray) -> None:
     """16-bit 16 kHz FLAC written atomically (tmp + rename), so a killed run leaves no half file."""
     pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
-    tmp = path.with_name(path.name + ".tmp")
-    sf.write(tmp, pcm, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-    os.replace(tmp, path)
+    with atomic_open(path, "wb", "audio file") as fh:
+        sf.write(fh, pcm, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
 
 
 def _run_task(task: tuple[dict, list[tuple[str, str]]]) -> list[tuple[str, float]]:
@@ -193,7 +192,8 @@ def synthesize_corpus(root: Path, hours: float | None = None, utterances: int | 
         raise ConpruneError(f"utterances: only {len(sentences)} unique sentences of {min_words}-{max_words} "
                             f"words are available; lower --hours/--utterances or pass a larger --text")
     libri.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps({"args": args, "complete": False}, indent=1))
+    ensure_writable_dir(root, "corpus root (--root)")
+    atomic_write_json(stamp, {"args": args, "complete": False}, "corpus stamp")
 
     speakers = build_speakers(names, seed)
     plan = plan_utterances(sentences[:utterances], speakers, seed)
@@ -201,7 +201,7 @@ def synthesize_corpus(root: Path, hours: float | None = None, utterances: int | 
     seconds = _synthesize(libri, plan, workers, progress)
     _write_transcripts(libri, plan)
     write_reports(root, libri, plan, seconds, {**args, "utterances": utterances}, time.time() - start)
-    stamp.write_text(json.dumps({"args": args, "complete": True}, indent=1))
+    atomic_write_json(stamp, {"args": args, "complete": True}, "corpus stamp")
     return libri
 
 
@@ -246,9 +246,7 @@ def _write_transcripts(libri: Path, plan: list[Utterance]) -> None:
         chapters[u.path(libri).parent / f"{u.speaker.speaker_id}-{u.chapter}.trans.txt"].append(
             f"{u.utt_id} {u.text}")
     for path, lines in chapters.items():
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("\n".join(sorted(lines)) + "\n")
-        os.replace(tmp, path)
+        atomic_write_text(path, "\n".join(sorted(lines)) + "\n", "transcript")
 
 
 
@@ -273,7 +271,7 @@ def write_reports(root: Path, libri: Path, plan: list[Utterance], seconds: dict[
     lines = [";ID      |SEX| SUBSET           |MINUTES| NAME"]
     for sid, (sp, home) in sorted(speakers.items()):
         lines.append(f"{sid:<8}| {sp.sex or '?'} | {home:<16} | {spk_secs[sid] / 60:5.2f} | {sp.name}")
-    (libri / "SPEAKERS.TXT").write_text("\n".join(lines) + "\n")
+    atomic_write_text(libri / "SPEAKERS.TXT", "\n".join(lines) + "\n", "speaker list")
     cmd = ["conprune data synth", f"--root {root}", f"--seed {args['seed']}"]
     cmd += [f"--hours {args['hours']}"] if args["hours"] is not None else [f"--utterances {len(plan)}"]
     cmd += [f"--engines {','.join(args['engines'])}"] + ([f"--text {args['text_file']}"] if args["text_file"] else [])
@@ -296,4 +294,4 @@ def write_reports(root: Path, libri: Path, plan: list[Utterance], seconds: dict[
         if ids:
             md.append(f"| {engine} | {voice} | {role} | {', '.join(sorted(voice_splits[(engine, voice)]))} "
                       f"| {ids[0]}-{ids[-1]} |")
-    (root / "SYNTHETIC.md").write_text("\n".join(md) + "\n")
+    atomic_write_text(root / "SYNTHETIC.md", "\n".join(md) + "\n", "corpus report")

@@ -10,13 +10,13 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import sentencepiece as spm
 
 from conprune.errors import ConpruneError
+from conprune.io_atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ def tokenizer_path(root: str | Path, num_pieces: int) -> Path:
 def train_tokenizer(texts: Iterable[str], out_path: str | Path, num_pieces: int = 256) -> Path:
     """Train a unigram model on transcripts and write it atomically to `out_path`."""
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     sentences = [t.upper() for t in texts if t.strip()]
     if not sentences:
         raise ConpruneError("cannot train a tokenizer: the training manifests hold no transcripts")
@@ -44,10 +43,7 @@ def train_tokenizer(texts: Iterable[str], out_path: str | Path, num_pieces: int 
     except RuntimeError as exc:
         raise ConpruneError(f"tokenizer training failed ({exc}); lower --vocab-size "
                             f"(asked for {num_pieces} pieces)") from exc
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(model.getvalue())
-    os.replace(tmp, out_path)
+    atomic_write_bytes(out_path, model.getvalue(), "tokenizer")
     log.info("trained a %d-piece unigram tokenizer on %d sentences -> %s", num_pieces,
              len(sentences), out_path)
     return out_path

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from conprune.eval.logs import last_values, metrics_csv
+from conprune.io_atomic import atomic_write_json
 from conprune.lit.checkpoint_io import load_checkpoint
 from conprune.models.config import ConformerConfig
 from conprune.pruning.cost import count_cost, pruned_config, ref_frames
@@ -56,7 +57,7 @@ def main() -> None:
     info = summary(args.run, args.teacher)
     kept = info.pop("kept")
     print(json.dumps(info, indent=2))
-    (args.run / "summary.json").write_text(json.dumps({**info, "kept": kept}, indent=2))
+    atomic_write_json(args.run / "summary.json", {**info, "kept": kept}, "prune summary", indent=2)
 
 
 if __name__ == "__main__":

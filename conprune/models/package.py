@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from conprune.data.manifest import atomic_open
 from conprune.errors import ConpruneError
+from conprune.io_atomic import atomic_open
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
 
@@ -44,16 +44,9 @@ def save_model(path: str | os.PathLike, model: ConformerCTC, tokenizer_proto: by
         "cmvn": _plain_cmvn(cmvn),
         "meta": meta,
     }
-    with atomic_open(path, "wb") as fh:
+    with atomic_open(path, "wb", "model file") as fh:
         torch.save(package, fh)
-    os.chmod(path, 0o666 & ~_umask())  # mkstemp's 0600 would make a shared model file private
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_package(path: str | os.PathLike) -> dict[str, Any]:
