@@ -123,6 +123,14 @@ def test_cli_report_logs_to_wandb_offline(tree: Path, monkeypatch):
     assert media == {"pareto", "latency", "curves", "kept"}
 
 
+def test_wandb_disabled_logs_nothing(tmp_path: Path, monkeypatch):
+    from conprune.eval.report_wandb import log_report
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert log_report([], {}, {}, tmp_path / "wb") is None
+    assert not (tmp_path / "wb").exists()
+
+
 def test_report_with_no_runs_writes_nothing(tmp_path: Path):
     from conprune.eval.report import main
 

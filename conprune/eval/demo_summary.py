@@ -13,8 +13,9 @@ import argparse
 import json
 from pathlib import Path
 
-from conprune.data.manifest import atomic_write_text, read_manifest
+from conprune.data.manifest import read_manifest
 from conprune.eval.runs import RunRef, discover_runs
+from conprune.io_atomic import atomic_write_text
 
 
 def pooled(wer: dict[str, float], words: dict[str, int], splits: tuple[str, str]) -> float:

@@ -17,11 +17,11 @@ import os
 import re
 from pathlib import Path
 
-from conprune.data.manifest import atomic_write_text
 from conprune.eval.demo_summary import split_words, summary_rows
 from conprune.eval.logs import series
 from conprune.eval.report_plots import method_key, plot_curves, plot_kept, plot_latency, plot_pareto
 from conprune.eval.runs import DEMO_RUNS, curve_runs, discover_runs
+from conprune.io_atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 PLOTS = {"pareto": "pareto_wer_params.png", "latency": "wer_latency.png", "curves": "sparsity_lambda.png",
@@ -177,8 +177,8 @@ def run_report(args: argparse.Namespace) -> str:
     if not args.no_wandb:
         from conprune.eval.report_wandb import log_report
 
-        wandb_dir = args.wandb_dir or args.runs_dir / "report"
-        log.info("report: W&B run in %s", log_report(rows, images, curves, wandb_dir))
+        run_dir = log_report(rows, images, curves, args.wandb_dir or args.runs_dir / "report")
+        log.info("report: W&B run in %s", run_dir or "none (WANDB_MODE=disabled or wandb not installed)")
     table = markdown_table(rows)
     print(f"{table}\n\nreport: {args.out / 'report.md'}; plots: "
           + ", ".join(str(p) for p in images.values()))

@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from conprune.data.manifest import atomic_open
+from conprune.io_atomic import atomic_open
 
 METHOD_ORDER = ("teacher", "conprune", "magnitude", "random", "dense_scratch", "dense_kd")
 MARKERS = {"teacher": "*", "conprune": "o", "magnitude": "s", "random": "^", "dense_scratch": "v", "dense_kd": "D"}

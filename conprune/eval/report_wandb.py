@@ -19,11 +19,16 @@ def table_data(rows: list[dict]) -> list[list]:
 
 
 def log_report(rows: list[dict], images: dict[str, Path], curves: dict[str, dict[str, list[tuple[int, float]]]],
-               wandb_dir: str | Path, mode: str | None = None, project: str = "conprune") -> Path:
-    """One W&B run of job type `report`; returns its local run directory."""
-    import wandb
-
+               wandb_dir: str | Path, mode: str | None = None, project: str = "conprune") -> Path | None:
+    """One W&B run of job type `report`; returns its local run directory, or None when W&B is off
+    (WANDB_MODE=disabled) or not installed, like the training loggers: the files are the report."""
     mode = mode or os.environ.get("WANDB_MODE", "offline")
+    try:
+        import wandb
+    except ImportError:
+        return None
+    if mode == "disabled":
+        return None
     Path(wandb_dir).mkdir(parents=True, exist_ok=True)
     run = wandb.init(project=project, name="report", job_type="report", dir=str(wandb_dir), mode=mode,
                      reinit="create_new")
