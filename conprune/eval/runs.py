@@ -30,6 +30,7 @@ class RunRef:
 
     @property
     def label(self) -> str:
+        """How log lines name the run: `magnitude params30`, or just `teacher`."""
         return self.method if self.target == "none" else f"{self.method} {self.target}"
 
 
