@@ -13,13 +13,14 @@ import logging
 import sys
 from pathlib import Path
 
-from conprune.errors import ConpruneError
+from conprune.errors import ConpruneError, config_error, one_line
 
 LIGHTNING_COMMANDS = {"fit", "validate", "test", "predict"}
 
 
 def run_lightning(argv: list[str]):
     """LightningCLI with our defaults: vocab linked from the tokenizer size, our own sampler."""
+    from jsonargparse import ArgumentError
     from lightning.pytorch.cli import LightningCLI
 
     from conprune.data.datamodule import LibriSpeechDataModule
@@ -38,8 +39,12 @@ def run_lightning(argv: list[str]):
             if config.get("run_dir"):
                 relocate_run(config, config.run_dir)
 
-    return ConpruneCLI(datamodule_class=LibriSpeechDataModule, subclass_mode_model=True, args=argv,
-                save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False)
+    try:  # exit_on_error=False: a bad YAML key or type becomes one error line, not a usage dump
+        return ConpruneCLI(datamodule_class=LibriSpeechDataModule, subclass_mode_model=True, args=argv,
+                           save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
+                           parser_kwargs={"exit_on_error": False})
+    except ArgumentError as exc:
+        raise config_error(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_plain(args: argparse.Namespace) -> None:
+    if args.command in ("compact", "baseline", "evaluate") and getattr(args, "out", None):
+        from conprune.io_atomic import ensure_writable_dir
+
+        ensure_writable_dir(Path(args.out).resolve().parent, f"{args.command} --out directory")
     if args.command == "data" and args.data_command == "synth":
         from conprune.data.synth import synthesize_corpus
 
@@ -181,5 +190,5 @@ def main(argv: list[str] | None = None) -> None:
         else:
             run_plain(build_parser().parse_args(argv))
     except ConpruneError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None

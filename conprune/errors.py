@@ -5,6 +5,42 @@ A `ConpruneError` is bad input the user can fix: the CLI prints its message as o
 field at fault and the fix.
 """
 
+import re
+
 
 class ConpruneError(Exception):
     """Bad input the user can fix; the message names the file/field and the fix."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of `exc` as one line, for the CLI's `error:` output.
+
+    An error raised inside a DataLoader worker comes back wrapped in a multi-line text
+    ("Caught ConpruneError in DataLoader worker process 0. Original Traceback ... ConpruneError: <msg>");
+    only <msg> is kept. Other multi-line messages are joined with spaces.
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Caught "):
+        return re.sub(r"^[\w.]*ConpruneError: ", "", lines[-1])
+    return " ".join(lines)
+
+
+_SPECIFIC = re.compile(r"not accepted|does not accept|Expected a .*Got value|must be|unknown|invalid", re.IGNORECASE)
+
+
+def config_error(message: str) -> ConpruneError:
+    """A one-line `ConpruneError` from a jsonargparse/LightningCLI parse error (bad YAML key or type).
+
+    jsonargparse reports a bad init arg as a nested, multi-line explanation under the top key
+    ('Parser key "model": ... Problem with given class_path ...: Option 'lrr' is not accepted'):
+    keep the key path, the class and the most specific reason, drop the union boilerplate.
+    """
+    keys = re.findall(r'Parser key "([^"]+)"', message)
+    where = " at " + ".init_args.".join(keys) if keys else ""
+    cls = re.search(r"Problem with given class_path '([^']+)'", message)
+    lines = [line.strip().lstrip("- ").strip() for line in message.splitlines() if line.strip()]
+    specific = [line for line in lines if _SPECIFIC.search(line) and not line.startswith("Parser key")]
+    reason = (specific or lines or ["unparsable"])[0]
+    where += f" ({cls.group(1)})" if cls else ""
+    return ConpruneError(f"invalid config{where}: {reason}; run `conprune fit --help` (or add --print_config) "
+                         "for the valid keys and types")

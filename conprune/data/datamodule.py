@@ -17,6 +17,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from conprune.data.checks import check_audio_present, screen_rows
 from conprune.data.features import (
     FrequencyWarp,
     GlobalCMVN,
@@ -149,6 +150,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
         self.cmvn: GlobalCMVN | None = None
         self.train_sampler: DynamicBucketBatchSampler | None = None
         self._sampler_state: dict | None = None
+        self.skipped: dict[str, dict[str, int]] = {}  # split -> {too_long, unknown_chars}
 
     # -- paths ---------------------------------------------------------------------------
     @property
@@ -194,14 +196,11 @@ class LibriSpeechDataModule(L.LightningDataModule):
 
     def _dataset(self, split: str, train: bool) -> AsrDataset:
         rows = read_manifest(self.manifest_path(split))
+        check_audio_present(rows, self.manifest_path(split))
+        cap = self.hparams.max_train_frames if train else None
+        rows, self.skipped[split] = screen_rows(rows, split, self.tokenizer, cap)
         augment = None
         if train:
-            cap = self.hparams.max_train_frames
-            kept = [r for r in rows if num_frames(r["num_samples"], r.get("sample_rate", 16000)) <= cap]
-            if len(kept) < len(rows):
-                log.warning("%s: skipped %d utterances longer than data.max_train_frames=%d",
-                            split, len(rows) - len(kept), cap)
-            rows = kept
             hp = self.hparams
             augment = torch.nn.Sequential(
                 FrequencyWarp(hp.freq_warp),

@@ -20,9 +20,10 @@ import torch
 
 from conprune.data.datamodule import AsrDataset
 from conprune.data.features import FrequencyWarp, GlobalCMVN, SpecAugment
-from conprune.data.manifest import atomic_write_text, read_manifest
+from conprune.data.manifest import read_manifest
 from conprune.data.tokenizer import Tokenizer
 from conprune.eval.latency import dense_vs_torchaudio, example_batch, model_call, side_by_side
+from conprune.io_atomic import atomic_write_text, ensure_writable_dir
 from conprune.lit.checkpoint_io import load_ctc_model
 from conprune.models.config import preset
 from conprune.models.package import load_model
@@ -137,11 +138,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--readme", default=None, help="README to regenerate the bench section of")
     args = parser.parse_args(argv)
+    out = Path(args.out or ("bench/results.json" if args.device == "cpu" else f"bench/results-{args.device}.json"))
+    ensure_writable_dir(out.parent, "bench --out directory")  # before minutes of timing, not after
     results = run_bench(args.teacher, args.params50, args.macs50, args.data_root, args.device, args.threads,
                         repeats=args.repeats, bf16=args.bf16)
-    out = Path(args.out or ("bench/results.json" if args.device == "cpu" else f"bench/results-{args.device}.json"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, json.dumps(results, indent=1) + "\n")
+    atomic_write_text(out, json.dumps(results, indent=1) + "\n", "bench results")
     print(bench_table(results))
     if args.readme:
         from conprune.eval.readme import replace_section

@@ -57,3 +57,18 @@ def model_from_checkpoint(ckpt: dict, path: str | Path, vocab_size: int | None =
         raise ConpruneError(f"checkpoint {path} weights do not fit its model config "
                             f"({str(exc).splitlines()[0][:120]}); was it written by an older conprune?") from exc
     return model
+
+
+def check_same_tokenizer(expected: bytes | None, datamodule, source: str | Path) -> None:
+    """Refuse data whose tokenizer differs from the one `source` (a checkpoint/model file) was trained with.
+
+    Equal vocabulary sizes are not enough: a tokenizer retrained on other text has the same size
+    and different pieces, so the teacher's posteriors and the labels would silently disagree.
+    Skipped when either side carries no tokenizer.
+    """
+    tokenizer = getattr(datamodule, "tokenizer", None)
+    if expected is None or tokenizer is None or bytes(expected) == tokenizer.model_proto:
+        return
+    where = getattr(datamodule, "tokenizer_path", "the data's tokenizer")
+    raise ConpruneError(f"tokenizer {where} is not the one {source} was trained with (same size, different "
+                        "pieces): use the data.root and data.num_pieces that model was trained with")

@@ -18,6 +18,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torchmetrics.text import WordErrorRate
 
+from conprune.io_atomic import atomic_write_text
+from conprune.lit.guards import default_callbacks
 from conprune.models.ctc import greedy_decode
 
 
@@ -68,6 +70,10 @@ class CtcModule(L.LightningModule):
             if split not in metrics:
                 metrics[split] = WordErrorRate().to(self.device)
         return metrics
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """The NaN/inf step guard and the output-dir check, unless the trainer has its own (`lit/guards.py`)."""
+        return default_callbacks(self.trainer)
 
     def forward_eval(self, batch: dict):
         return self.model(batch["features"], batch["lengths"])
@@ -129,9 +135,6 @@ class CtcModule(L.LightningModule):
         if not self.trainer.is_global_zero:
             return
         out_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         for split, items in rows.items():
             lines = "".join(json.dumps(r) + "\n" for r in sorted(items, key=lambda r: r["id"]))
-            tmp = out_dir / f".predictions-{split}.jsonl.tmp"
-            tmp.write_text(lines)
-            tmp.replace(out_dir / f"predictions-{split}.jsonl")
+            atomic_write_text(out_dir / f"predictions-{split}.jsonl", lines, "predictions")

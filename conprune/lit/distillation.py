@@ -26,7 +26,9 @@ def distillation_losses(student_out: ModelOutput, teacher_out: ModelOutput, dist
               "loss/kd": posterior_kd_loss(log_probs, teacher_out.log_probs, valid, kd_temperature)}
     task = layer_weight * losses["loss/layer"] + kd_weight * losses["loss/kd"]
     if ctc_weight > 0:
-        losses["loss/ctc"], _ = ctc_loss(log_probs, lengths, batch["targets"], batch["target_lengths"])
+        # Utterances whose output is shorter than their label are zeroed by CTC; count them.
+        losses["loss/ctc"], too_short = ctc_loss(log_probs, lengths, batch["targets"], batch["target_lengths"])
+        losses["train/ctc_too_short"] = too_short.float()
         task = task + ctc_weight * losses["loss/ctc"]
     return task, losses
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from conprune.errors import ConpruneError
-from conprune.lit.checkpoint_io import load_ctc_model
+from conprune.lit.checkpoint_io import check_same_tokenizer, load_ctc_model
 from conprune.lit.ctc_module import CtcModule
 from conprune.lit.distillation import distillation_losses, teacher_forward
 from conprune.lit.schedule import decay_split, warmup_decay
@@ -54,6 +54,11 @@ class FinetuneModule(CtcModule):
         depth = self.config.num_layers
         mapping = layer_map or default_layer_map(depth, depth, layer_every)
         self.distiller = LayerDistiller(mapping, self.config.d_model, teacher.config.d_model, layer_loss)
+
+    def setup(self, stage: str) -> None:
+        dm, hp = self.trainer.datamodule, self.hparams
+        check_same_tokenizer(self.teacher_extra.get("tokenizer"), dm, hp.teacher_ckpt)
+        check_same_tokenizer(self.package.get("tokenizer"), dm, hp.student_model)
 
     def on_fit_start(self) -> None:
         self.teacher.to(self.device)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from conprune.errors import ConpruneError
-from conprune.lit.checkpoint_io import load_ctc_model
+from conprune.lit.checkpoint_io import check_same_tokenizer, load_ctc_model
 from conprune.lit.ctc_module import CtcModule
 from conprune.lit.distillation import distillation_losses, teacher_forward
 from conprune.lit.schedule import decay_split, warmup_decay
@@ -118,6 +118,9 @@ class PrunedStudentModule(CtcModule):
         return 1.0 - self.exact_cost(pruned_config(self.config, masks)) / self.total_cost
 
     # -- steps ---------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        check_same_tokenizer(self.teacher_extra.get("tokenizer"), self.trainer.datamodule, self.hparams.teacher_ckpt)
+
     def on_fit_start(self) -> None:
         self.teacher.to(self.device)
 
