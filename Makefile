@@ -17,7 +17,7 @@ PIECES ?= 64
 # Keep every stage output (model files, DONE stamps) even when made through pattern rules.
 .SECONDARY:
 .PHONY: help install system-deps data tokenizer teacher prune prune-macs compact evaluate finetune baselines bench demo \
-	dense-baselines report sweep demo-baselines test test-all \
+	dense-baselines report sweep sweep-runs demo-baselines test test-all \
 	lint clean
 
 help: ## list the targets
@@ -196,7 +196,10 @@ endef
 $(foreach t,$(SWEEP_TARGETS),$(eval $(call sweep_rules,$(t))))
 
 SWEEP_METHODS ?= conprune magnitude random dense_scratch dense_kd
-sweep: $(RUNS)/teacher/results.json $(foreach t,$(SWEEP_TARGETS),$(foreach m,$(SWEEP_METHODS),$(SW)/$(m)-$(t)/results.json)) ## every method at 30/50/70 % params and 50 % MACs -> RUNS/sweep/*/results.json
+SWEEP_RESULTS = $(foreach t,$(SWEEP_TARGETS),$(foreach m,$(SWEEP_METHODS),$(SW)/$(m)-$(t)/results.json))
+sweep-runs: $(SWEEP_RESULTS)
+
+sweep: $(RUNS)/teacher/results.json sweep-runs ## every method at 30/50/70 % params and 50 % MACs -> RUNS/sweep/*/results.json + report
 	$(CONPRUNE) report --runs $(RUNS) --data $(DATA) --bench $(BENCH_JSON) --out $(RESULTS)/sweep
 
 # The 30-minute demo: every stage on the quick schedule under runs/demo, then the report.

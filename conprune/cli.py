@@ -24,6 +24,7 @@ def run_lightning(argv: list[str]):
     from lightning.pytorch.cli import LightningCLI
 
     from conprune.data.datamodule import LibriSpeechDataModule
+    from conprune.lit.loggers import drop_disabled_wandb
     from conprune.lit.run_dir import relocate_run
 
     class ConpruneCLI(LightningCLI):
@@ -38,6 +39,7 @@ def run_lightning(argv: list[str]):
             config = self.config[self.subcommand] if self.subcommand else self.config
             if config.get("run_dir"):
                 relocate_run(config, config.run_dir)
+            config.trainer.logger = drop_disabled_wandb(config.trainer.logger)
 
     try:  # exit_on_error=False: a bad YAML key or type becomes one error line, not a usage dump
         return ConpruneCLI(datamodule_class=LibriSpeechDataModule, subclass_mode_model=True, args=argv,

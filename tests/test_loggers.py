@@ -1,26 +1,32 @@
-"""The configs' W&B logger degrades to a no-op where W&B is off, so a bare machine still trains."""
+"""W&B is dropped from a stage's loggers where it is off, so a bare machine still trains (CSV log kept)."""
 
-from lightning.pytorch.loggers.logger import DummyLogger
+from jsonargparse import Namespace
 
 from conprune.lit import loggers
-from conprune.lit.loggers import WandbLogger
+from conprune.lit.loggers import WandbLogger, drop_disabled_wandb
 
 
-def test_disabled_wandb_is_a_no_op_logger(tmp_path, monkeypatch):
+def _loggers() -> list[Namespace]:
+    return [Namespace(class_path="lightning.pytorch.loggers.CSVLogger", init_args=Namespace(save_dir="r")),
+            Namespace(class_path="conprune.lit.loggers.WandbLogger", init_args=Namespace(save_dir="r"))]
+
+
+def test_disabled_wandb_is_dropped(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    logger = WandbLogger(name="x", save_dir=str(tmp_path))
-    assert isinstance(logger, DummyLogger)
-    logger.log_metrics({"train/loss": 1.0}, step=0)  # accepted and dropped
+    kept = drop_disabled_wandb(_loggers())
+    assert [lg.class_path for lg in kept] == ["lightning.pytorch.loggers.CSVLogger"]
+    assert drop_disabled_wandb(_loggers()[1:]) is False
+    assert drop_disabled_wandb(False) is False
 
 
-def test_missing_wandb_package_is_a_no_op_logger(tmp_path, monkeypatch):
+def test_missing_wandb_package_is_dropped(monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setattr(loggers.importlib.util, "find_spec", lambda name: None)
-    assert isinstance(WandbLogger(name="x", save_dir=str(tmp_path)), DummyLogger)
+    assert len(drop_disabled_wandb(_loggers())) == 1
 
 
 def test_offline_by_default(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert len(drop_disabled_wandb(_loggers())) == 2
     logger = WandbLogger(name="x", save_dir=str(tmp_path))
-    assert isinstance(logger, WandbLogger)
     assert logger._offline

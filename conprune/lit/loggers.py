@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from typing import Any
 
 from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
-from lightning.pytorch.loggers.logger import DummyLogger
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +21,9 @@ class WandbLogger(_LightningWandbLogger):
     """Lightning's WandbLogger with `offline` decided by the environment when left unset.
 
     Offline runs are written under `save_dir/wandb/` and can be uploaded later with `wandb sync`.
-    With WANDB_MODE=disabled, or on a machine without the `wandb` package (a bare GPU box), the
-    configs' W&B logger becomes a no-op and the CSV log (always on) carries every metric.
+    With WANDB_MODE=disabled, or on a machine without the `wandb` package (a bare GPU box),
+    `drop_disabled_wandb` takes it out of the config and the CSV log (always on) carries every metric.
     """
-
-    def __new__(cls, *args, **kwargs):
-        if not wandb_enabled():
-            log.warning("W&B logging is off (WANDB_MODE=disabled or wandb not installed); the CSV log has every metric")
-            return DummyLogger()
-        return super().__new__(cls)
 
     def __init__(self, name: str | None = None, save_dir: str = ".", project: str = "conprune",
                  offline: bool | None = None, log_model: bool = False, **kwargs) -> None:
@@ -38,3 +32,13 @@ class WandbLogger(_LightningWandbLogger):
         os.makedirs(save_dir, exist_ok=True)
         super().__init__(name=name, save_dir=save_dir, project=project, offline=offline,
                          log_model=log_model, **kwargs)
+
+
+def drop_disabled_wandb(loggers: Any) -> Any:
+    """The config's logger list without W&B entries when W&B is off (see `wandb_enabled`)."""
+    if wandb_enabled() or not isinstance(loggers, list):
+        return loggers
+    kept = [lg for lg in loggers if "Wandb" not in str(getattr(lg, "class_path", ""))]
+    if len(kept) < len(loggers):
+        log.warning("W&B logging is off (WANDB_MODE=disabled or wandb not installed); the CSV log has every metric")
+    return kept or False

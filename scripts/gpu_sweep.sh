@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make sweep-runs` on a lent GPU machine that has torch, torchaudio, Lightning, torchmetrics and
+# sentencepiece but not our other dependencies, and no network. It expects, carried beside the
+# working tree:
+#   .whl/            wheels of soundfile, cffi, pycparser, jsonargparse, typeshed-client, docstring-parser
+#   .devdata/synth/  the corpus (audio, manifests with paths relative to the repo root, tokenizer)
+#   .devdata/teacher.ckpt  the teacher (scripts/slim_ckpt.py: weights only, fp16)
+# Usage: bash scripts/gpu_sweep.sh RUNS PROFILE JOBS SECONDS   (results are copied under $OUT)
+set -uo pipefail
+RUNS=${1:-runs/demo}; PROFILE=${2:-quick}; JOBS=${3:-10}; SECONDS_LEFT=${4:-500}
+DATA=.devdata/synth
+pip install -q --no-deps --no-index .whl/*.whl 2>&1 | tail -1
+export PYTHONPATH=$PWD WANDB_MODE=disabled OMP_NUM_THREADS=2
+mkdir -p "$RUNS/teacher/checkpoints"
+cp .devdata/teacher.ckpt "$RUNS/teacher/checkpoints/best.ckpt"
+# Stage stamps in dependency order, so make sees the corpus, tokenizer and teacher as up to date.
+touch /tmp/conprune-stamp "$DATA/SYNTHETIC.md"; sleep 1
+touch "$DATA"/manifests/*; sleep 1
+touch "$DATA"/tokenizer/*; sleep 1
+echo "carried teacher" > "$RUNS/teacher/DONE"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+start=$(date +%s)
+timeout "$SECONDS_LEFT" make -k -j"$JOBS" RUNS="$RUNS" PROFILE="$PROFILE" DATA="$DATA" STAMP=/tmp/conprune-stamp \
+    PY=python CONPRUNE="python -m conprune" sweep-runs > "${OUT:-/tmp}/make.log" 2>&1
+echo "make exit $? after $(( $(date +%s) - start )) s"
+for run in "$RUNS"/sweep/*/; do
+    name=$(basename "$run"); dest="${OUT:-/tmp/out}/sweep/$name"; mkdir -p "$dest"
+    cp "$run"/results.json "$run"/DONE "$dest"/ 2>/dev/null
+    metrics=$(ls "$run"/csv/*/metrics.csv 2>/dev/null | tail -1)
+    [ -n "$metrics" ] && mkdir -p "$dest/csv/version_0" && cp "$metrics" "$dest/csv/version_0/"
+done
+ls "${OUT:-/tmp/out}"/sweep/*/results.json 2>/dev/null | wc -l
+grep -iE "error|Traceback" "${OUT:-/tmp}/make.log" | head -20
