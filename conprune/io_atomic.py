@@ -107,9 +107,13 @@ def ensure_writable_dir(path: str | os.PathLike, what: str, min_free_bytes: int 
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with atomic_open(path / ".conprune-write-probe", "wb", what) as f:
-            f.write(b"\0" * 65536)
-        os.unlink(path / ".conprune-write-probe")
+        fd, probe = tempfile.mkstemp(prefix=".conprune-write-probe.", dir=path)
+        try:
+            os.write(fd, b"\0" * 65536)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
     except OSError as exc:
         raise (_user_error(exc, path, what) or exc) from None
     if min_free_bytes > 0:
