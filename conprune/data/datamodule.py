@@ -212,10 +212,11 @@ class LibriSpeechDataModule(L.LightningDataModule):
         return AsrDataset(rows, self.tokenizer, self.cmvn, augment, cache=self.hparams.cache_features,
                           speeds=speeds)
 
-    def _loader(self, dataset: AsrDataset, batch_sampler) -> DataLoader:
+    def _loader(self, dataset: AsrDataset, batch_sampler, generator: torch.Generator | None = None) -> DataLoader:
         workers = self.hparams.num_workers
         return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collate, num_workers=workers,
-                          persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
+                          persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
+                          generator=generator)
 
     def _world(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -239,7 +240,9 @@ class LibriSpeechDataModule(L.LightningDataModule):
         for split in splits:
             dataset = self._dataset(split, train=False)
             batches = _EvalBatches(dataset.frame_lengths(), self.hparams.eval_max_frames, rank, world)
-            loaders.append(self._loader(dataset, batches))
+            # Own generator: building an eval iterator must not draw from the global RNG, or a
+            # validation between two training steps would shift the training noise (exact resume).
+            loaders.append(self._loader(dataset, batches, torch.Generator().manual_seed(0)))
         return loaders
 
     def val_dataloader(self) -> list[DataLoader]:
@@ -249,8 +252,20 @@ class LibriSpeechDataModule(L.LightningDataModule):
         return self._eval_loaders(self.test_splits)
 
     def state_dict(self) -> dict:
-        """The training sampler's epoch/position, so a resumed run continues the same order."""
-        return {"sampler": self.train_sampler.state_dict()} if self.train_sampler is not None else {}
+        """The training sampler's epoch/position, so a resumed run continues the same order.
+
+        The position is the number of batches the trainer has *processed* in this epoch, not what
+        the sampler has handed out: the DataLoader runs ahead (worker prefetch), and those batches
+        were never trained on, so a resume must replay them.
+        """
+        if self.train_sampler is None:
+            return {}
+        state = self.train_sampler.state_dict()
+        trainer = self.trainer
+        if trainer is not None and trainer.training:
+            state["epoch"] = trainer.current_epoch
+            state["consumed"] = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"sampler": state}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self._sampler_state = state_dict.get("sampler")

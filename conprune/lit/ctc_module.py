@@ -4,7 +4,13 @@ CTC loss across DDP ranks: each rank sums the per-utterance losses of its batch 
 *global* number of target tokens divided by the world size. DDP averages gradients over ranks, so
 the effective gradient is that of (sum of all ranks' losses) / (all target tokens) — the same as
 one big batch on one device, whatever the dynamic batch sizes on each rank. A plain per-rank mean
-would weight a rank holding 3 long utterances like one holding 30 short ones.
+would weight a rank holding 3 long utterances like one holding 30 short ones. The distillation
+losses do the same with valid frames (`conprune/lit/distillation.py`).
+
+Evaluation never calls a collective per batch: ranks hold different numbers of validation batches
+(no padding, so nothing is counted twice), and a per-batch all-reduce would pair up mismatched
+calls or hang. Edit distances, word counts, CTC loss sums and token counts are accumulated in
+torchmetrics states, summed over ranks once at epoch end; corpus WER from N ranks equals 1 rank's.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ import lightning as L
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torchmetrics import MeanMetric
 from torchmetrics.text import WordErrorRate
 
 from conprune.io_atomic import atomic_write_text
 from conprune.lit.guards import default_callbacks
+from conprune.lit.resume import RngState
 from conprune.models.ctc import greedy_decode
 
 
@@ -33,16 +41,23 @@ def global_mean_denominator(count: torch.Tensor) -> torch.Tensor:
     return count.clamp_min(1.0)
 
 
+def ctc_loss_sum(log_probs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
+                 target_lengths: torch.Tensor) -> torch.Tensor:
+    """Summed CTC loss of the batch (no normalisation, no collective)."""
+    return F.ctc_loss(log_probs.float().transpose(0, 1), targets, lengths, target_lengths, blank=0,
+                      reduction="sum", zero_infinity=True)
+
+
 def ctc_loss(log_probs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
              target_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """CTC loss per target token, normalised over all ranks; also returns #utterances too short.
 
     An utterance whose encoder output is shorter than its label cannot be aligned: its loss is
     zeroed (zero_infinity) and it is counted, so a data problem shows up in the logs.
+    Training only: the denominator is an all-reduce, which every rank must reach (see module doc).
     """
     too_short = (lengths < target_lengths).sum()
-    total = F.ctc_loss(log_probs.float().transpose(0, 1), targets, lengths, target_lengths, blank=0,
-                       reduction="sum", zero_infinity=True)
+    total = ctc_loss_sum(log_probs, lengths, targets, target_lengths)
     return total / global_mean_denominator(target_lengths.sum()), too_short
 
 
@@ -57,7 +72,29 @@ class CtcModule(L.LightningModule):
         super().__init__()
         self.val_wer = torch.nn.ModuleDict()
         self.test_wer = torch.nn.ModuleDict()
+        self.val_loss = torch.nn.ModuleDict()
+        self.test_loss = torch.nn.ModuleDict()
         self._predictions: dict[str, list[dict]] = {}
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Every stage checkpoints its RNG states, so a resumed run draws the same noise, and gets the
+        NaN/inf step guard and the output-dir check unless the trainer has its own (`lit/guards.py`)."""
+        return [RngState(), *default_callbacks(self.trainer)]
+
+    def configure_model(self) -> None:
+        """With the subclass's `compile: true`, torch.compile each encoder block in place.
+
+        Regional compilation: the blocks share one compiled graph per shape class, compile much
+        faster than the whole model, and `nn.Module.compile` keeps state_dict keys unchanged, so
+        checkpoints load with or without it. `dynamic=True` because every batch has another
+        length. Off by default: the first steps pay for compilation (measured on 2 CPU cores for
+        the tiny preset: 330 s, and ~100 s again for a new batch shape), which a long GPU run
+        earns back and a CPU run does not.
+        """
+        if self.hparams.get("compile") and not getattr(self, "_blocks_compiled", False):
+            for block in self.model.layers:
+                block.compile(dynamic=True)
+            self._blocks_compiled = True
 
     # -- helpers -------------------------------------------------------------------------
     def _splits(self, stage: str) -> list[str]:
@@ -71,9 +108,13 @@ class CtcModule(L.LightningModule):
                 metrics[split] = WordErrorRate().to(self.device)
         return metrics
 
-    def configure_callbacks(self) -> list[L.Callback]:
-        """The NaN/inf step guard and the output-dir check, unless the trainer has its own (`lit/guards.py`)."""
-        return default_callbacks(self.trainer)
+    def _loss_metrics(self, stage: str) -> torch.nn.ModuleDict:
+        """Per split: CTC loss per target token, as a token-weighted mean summed over ranks."""
+        metrics = self.val_loss if stage == "val" else self.test_loss
+        for split in self._splits(stage):
+            if split not in metrics:
+                metrics[split] = MeanMetric().to(self.device)
+        return metrics
 
     def forward_eval(self, batch: dict):
         return self.model(batch["features"], batch["lengths"])
@@ -86,12 +127,13 @@ class CtcModule(L.LightningModule):
     def _eval_step(self, stage: str, batch: dict, dataloader_idx: int) -> None:
         split = self._splits(stage)[dataloader_idx]
         out = self.forward_eval(batch)
-        loss, _ = ctc_loss(out.log_probs, out.lengths, batch["targets"], batch["target_lengths"])
+        tokens = batch["target_lengths"].sum().clamp_min(1)
+        loss = ctc_loss_sum(out.log_probs, out.lengths, batch["targets"], batch["target_lengths"]) / tokens
+        self._loss_metrics(stage)[split].update(loss.detach(), weight=tokens.float())
         hyps = self.decode(out)
         metrics = self._metrics(stage)
         metrics[split].update(hyps, batch["texts"])
         metrics["all"].update(hyps, batch["texts"])
-        self.log(f"{stage}/loss/{split}", loss, batch_size=len(hyps), add_dataloader_idx=False, sync_dist=True)
         if stage == "test":
             self._predictions.setdefault(split, []).extend(
                 {"id": i, "speaker": s, "ref": r, "hyp": h}
@@ -105,7 +147,11 @@ class CtcModule(L.LightningModule):
 
     def _eval_epoch_end(self, stage: str) -> dict[str, float]:
         metrics = self._metrics(stage)
+        losses = self._loss_metrics(stage)
         results = {}
+        for split in self._splits(stage):  # compute() on every rank: it is the one all-reduce
+            self.log(f"{stage}/loss/{split}", losses[split].compute(), add_dataloader_idx=False)
+            losses[split].reset()
         for split in self._splits(stage) + ["all"]:
             wer = metrics[split].compute()
             metrics[split].reset()

@@ -31,13 +31,14 @@ class FinetuneModule(CtcModule):
             as in the prune stage (student and teacher have the same depth: pruning removes
             modules inside blocks, never blocks).
         lr, weight_decay, warmup_steps, lr_schedule, min_lr_ratio: AdamW and its schedule.
+        compile: torch.compile the student's encoder blocks (see `CtcModule.configure_model`).
     """
 
     def __init__(self, student_model: str, teacher_ckpt: str, vocab_size: int | None = None,
                  layer_map: dict[int, int] | None = None, layer_every: int = 2, layer_loss: str = "l1_cos",
                  layer_weight: float = 1.0, kd_weight: float = 1.0, kd_temperature: float = 1.0,
                  ctc_weight: float = 0.0, lr: float = 3e-4, weight_decay: float = 1e-3, warmup_steps: int = 50,
-                 lr_schedule: str = "cosine", min_lr_ratio: float = 0.05) -> None:
+                 lr_schedule: str = "cosine", min_lr_ratio: float = 0.05, compile: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.model, self.package = load_model(student_model)

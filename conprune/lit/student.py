@@ -62,6 +62,7 @@ class PrunedStudentModule(CtcModule):
             `{ffn_units: 0.6, heads: 0.3}` (groups: heads, ffn_units, conv_channels), each with its
             own Lagrangian term and ramped like the main target (see pruning/structure_targets.py).
         sparsity_tolerance: |deterministic − target| allowed for checkpoint selection.
+        compile: torch.compile the student's encoder blocks (see `CtcModule.configure_model`).
     """
 
     def __init__(self, teacher_ckpt: str, vocab_size: int | None = None, target: float = 0.5,
@@ -72,7 +73,7 @@ class PrunedStudentModule(CtcModule):
                  warmup_steps: int = 100, lr_schedule: str = "cosine", min_lr_ratio: float = 0.05,
                  log_alpha_lr: float = 0.02, lambda_lr: float = 0.01, lambda_optimizer: str = "adam",
                  penalty_rho: float | None = None, structure_targets: dict[str, float] | None = None,
-                 sparsity_tolerance: float = 0.01) -> None:
+                 sparsity_tolerance: float = 0.01, compile: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
         check_target(target)

@@ -51,12 +51,13 @@ class TeacherModule(CtcModule):
         inter_ctc_weight: weight of an intermediate CTC loss on the middle block's output through
             the shared head (Lee & Watanabe 2021); it adds no parameters and gives lower layers a
             direct alignment signal, which shortens the initial blank plateau. 0 = off.
+        compile: torch.compile the encoder blocks (see `CtcModule.configure_model`); default off.
     """
 
     def __init__(self, preset: str = "demo", vocab_size: int = 257, model_overrides: dict | None = None,
                  lr: float = 2e-3, weight_decay: float = 1e-3, betas: tuple[float, float] = (0.9, 0.98),
                  warmup_steps: int = 500, lr_schedule: str = "cosine", min_lr_ratio: float = 0.02,
-                 inter_ctc_weight: float = 0.0, init_model: str | None = None) -> None:
+                 inter_ctc_weight: float = 0.0, init_model: str | None = None, compile: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
         if init_model:
