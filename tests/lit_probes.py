@@ -9,6 +9,7 @@ it at a known place. `grad_worker` computes a DDP-averaged gradient for the loss
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -99,3 +100,18 @@ def shard_loss(student, teacher, distiller, batch: dict, ctc_loss, distillation_
     task, _ = distillation_losses(out, teacher_out, distiller, batch, 1.0, 1.0, 2.0, 0.0)
     ctc, _ = ctc_loss(out.log_probs, out.lengths, batch["targets"], batch["target_lengths"])
     return task + ctc
+
+
+def prepare_corpus(tmp_path: Path, tiny_corpus: Path) -> tuple[Path, Path]:
+    """A prepared copy of the tiny corpus (manifests, tokenizer, CMVN) and a teacher checkpoint,
+    so the ranks of a DDP subprocess never race on preparation."""
+    from test_student import write_teacher_ckpt
+
+    from conprune.data.datamodule import LibriSpeechDataModule
+
+    root = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, root)
+    dm = LibriSpeechDataModule(root=str(root), num_pieces=40)
+    dm.prepare_data()
+    dm.setup("fit")
+    return root, write_teacher_ckpt(tmp_path / "teacher.ckpt", 41, dm)

@@ -8,7 +8,6 @@ user would. `lit_probes.StateProbe` writes each rank's state for comparison.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from lit_probes import prepare_corpus
 
 from conprune.cli import run_lightning
-from conprune.data.datamodule import LibriSpeechDataModule
 
 TESTS = Path(__file__).resolve().parent
 EXPERIMENTS = TESTS.parent / "experiments"
@@ -60,15 +59,7 @@ def ranks(out: Path) -> tuple[dict, dict]:
 
 @pytest.fixture()
 def corpus(tmp_path, tiny_corpus):
-    """A prepared copy of the tiny corpus (manifests, tokenizer, CMVN) and a teacher checkpoint."""
-    from test_student import write_teacher_ckpt
-
-    root = tmp_path / "corpus"
-    shutil.copytree(tiny_corpus, root)
-    dm = LibriSpeechDataModule(root=str(root), num_pieces=40)
-    dm.prepare_data()
-    dm.setup("fit")
-    return root, write_teacher_ckpt(tmp_path / "teacher.ckpt", 41, dm)
+    return prepare_corpus(tmp_path, tiny_corpus)
 
 
 def assert_replicas_identical(out: Path, steps: int) -> tuple[dict, dict]:

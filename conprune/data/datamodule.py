@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -268,6 +269,12 @@ class LibriSpeechDataModule(L.LightningDataModule):
         return {"sampler": state}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Resume: the next training sampler skips the batches already trained on in this epoch.
+
+        Lightning warns that a mid-epoch resume of a plain DataLoader replays the epoch; ours
+        does not (the sampler skips), so that warning is silenced.
+        """
+        warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")
         self._sampler_state = state_dict.get("sampler")
 
 

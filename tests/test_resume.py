@@ -1,0 +1,92 @@
+"""Resume after `kill -9`: a prune run killed mid-ramp and mid-epoch, resumed with `--ckpt_path last`,
+ends with exactly the uninterrupted run's gates, λ, weights and optimizer state.
+
+What has to survive the kill: weights, log α and λ (state_dict), the optimizer's moments, the
+ramp (`SparsityRamp` state + global step), the sampler's position inside the epoch (datamodule
+state: batches the trainer processed, not what a prefetching worker pulled) and the RNG states
+(`RngState`: gate noise). Augmentation is off so the data is deterministic too (see
+conprune/lit/resume.py for why augmentation noise cannot be replayed exactly).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from lit_probes import prepare_corpus
+from test_ddp import probe, ramp, subprocess_env
+
+from conprune.cli import run_lightning
+
+CONFIG = str(Path(__file__).resolve().parents[1] / "experiments" / "prune.yaml")
+STEPS, KILL_AT = 10, 4
+
+
+def fit_args(root: Path, teacher: Path, out: Path, *extra: str) -> list[str]:
+    """A deterministic tiny prune fit: 1 data worker (it prefetches), validation at step 5."""
+    checkpoint = ("{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: "
+                  f"{{dirpath: {out}/ckpt, filename: 'step{{step}}', monitor: null, save_top_k: -1, "
+                  "every_n_train_steps: 1, save_last: true, auto_insert_metric_name: false}}")
+    return ["fit", "--config", CONFIG, "--data.root", str(root), "--data.num_pieces", "40",
+            "--data.max_frames", "250", "--data.eval_max_frames", "400", "--data.num_workers", "1",
+            "--data.freq_masks", "0", "--data.time_masks", "0", "--data.freq_warp", "0.0",
+            "--model.init_args.teacher_ckpt", str(teacher), "--trainer.max_steps", str(STEPS),
+            "--trainer.val_check_interval", "5", "--trainer.deterministic", "true",
+            "--trainer.default_root_dir", str(out), "--trainer.enable_progress_bar", "false",
+            "--trainer.logger", "false", "--trainer.callbacks",
+            "[" + ", ".join([ramp(8), checkpoint, probe(out / "probe"), *extra]) + "]"]
+
+
+def final_state(out: Path) -> tuple[dict, dict]:
+    probe_state = torch.load(out / "probe" / "rank0.pt", weights_only=False)
+    ckpt = torch.load(out / "ckpt" / "last.ckpt", weights_only=False)
+    return probe_state, ckpt
+
+
+def test_kill9_mid_ramp_then_resume_matches_uninterrupted(tmp_path, tiny_corpus):
+    root, teacher = prepare_corpus(tmp_path, tiny_corpus)
+    run_lightning(fit_args(root, teacher, tmp_path / "straight"))
+
+    out, marker = tmp_path / "killed", tmp_path / "parked"
+    kill_point = f"{{class_path: lit_probes.KillPoint, init_args: {{step: {KILL_AT}, marker: {marker}}}}}"
+    proc = subprocess.Popen([sys.executable, "-m", "conprune", *fit_args(root, teacher, out, kill_point)],
+                            env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not marker.exists():
+            assert proc.poll() is None, proc.stderr.read()[-4000:]
+            assert time.monotonic() < deadline, "the run never reached the kill point"
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    killed = torch.load(out / "ckpt" / "last.ckpt", weights_only=False)
+    assert killed["global_step"] == KILL_AT
+    ramp_state = killed["callbacks"]["SparsityRamp"]
+    assert 0 < ramp_state["current"] < 0.5  # mid-ramp
+    sampler = killed["LibriSpeechDataModule"]["sampler"]
+    assert sampler["epoch"] == 0 and sampler["consumed"] == KILL_AT  # mid-epoch, not the worker's prefetch
+    assert "RngState" in killed["callbacks"]
+    assert not (out / "probe").exists()
+
+    run_lightning(fit_args(root, teacher, out) + ["--ckpt_path", "last"])
+    straight, straight_ckpt = final_state(tmp_path / "straight")
+    resumed, resumed_ckpt = final_state(out)
+    assert resumed["global_step"] == straight["global_step"] == STEPS
+    assert torch.equal(resumed["log_alpha"], straight["log_alpha"])
+    assert torch.equal(resumed["lambda"], straight["lambda"])
+    assert torch.equal(resumed["params"], straight["params"])
+    assert resumed["ramp"] == straight["ramp"] == pytest.approx(0.5)
+    moments = [(a["exp_avg"], b["exp_avg"]) for a, b in zip(straight_ckpt["optimizer_states"][0]["state"].values(),
+                                                            resumed_ckpt["optimizer_states"][0]["state"].values())]
+    assert moments and all(torch.equal(a, b) for a, b in moments)
+    assert resumed["metrics"]["val/wer"] == straight["metrics"]["val/wer"]
