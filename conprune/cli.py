@@ -24,6 +24,7 @@ def run_lightning(argv: list[str]):
     from lightning.pytorch.cli import LightningCLI
 
     from conprune.data.datamodule import LibriSpeechDataModule
+    from conprune.lit.dashboard import SaveConfigToLoggers
     from conprune.lit.loggers import drop_disabled_wandb
     from conprune.lit.run_dir import relocate_run
 
@@ -43,7 +44,8 @@ def run_lightning(argv: list[str]):
 
     try:  # exit_on_error=False: a bad YAML key or type becomes one error line, not a usage dump
         return ConpruneCLI(datamodule_class=LibriSpeechDataModule, subclass_mode_model=True, args=argv,
-                           save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
+                           save_config_callback=SaveConfigToLoggers, save_config_kwargs={"overwrite": True},
+                           auto_configure_optimizers=False,
                            parser_kwargs={"exit_on_error": False})
     except ArgumentError as exc:
         raise config_error(str(exc)) from None
