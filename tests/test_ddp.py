@@ -153,3 +153,38 @@ def _grad_worker(rank: int, world: int, batch_file: str, port: int, out_dir: str
     from lit_probes import grad_worker
 
     grad_worker(rank, world, batch_file, port, out_dir)
+
+
+@pytest.mark.slow
+def test_teacher_ddp_replicas_identical(tmp_path, corpus):
+    """2 teacher steps on 2 ranks: no unused parameters, identical weights."""
+    root, _ = corpus
+    out = tmp_path / "run"
+    conprune_fit(["--config", str(EXPERIMENTS / "teacher.yaml"), "--data.root", str(root), *DATA, *DDP,
+                  "--model.init_args.preset", "tiny", "--trainer.max_steps", "2", "--trainer.limit_val_batches", "0",
+                  "--trainer.default_root_dir", str(out), "--trainer.logger", "false",
+                  "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
+                  *callbacks(probe(out / "ddp"))])
+    assert_replicas_identical(out / "ddp", 2)
+
+
+@pytest.mark.slow
+def test_finetune_ddp_replicas_identical(tmp_path, corpus):
+    """2 finetune steps of a compact student (one FFN and one MHSA removed) next to a frozen teacher."""
+    from conprune.lit.checkpoint_io import load_ctc_model
+    from conprune.models.package import save_model
+    from conprune.pruning.compact import compact
+
+    root, teacher_ckpt = corpus
+    teacher, extra = load_ctc_model(str(teacher_ckpt), 41)
+    gates = {"layers.0.ffn1.module": torch.tensor(0.0), "layers.1.mhsa.module": torch.tensor(0.0)}
+    student = save_model(tmp_path / "student.pt", compact(teacher, gates), extra["tokenizer"], extra["cmvn"],
+                         {"dense_config": teacher.config.to_dict()})
+    out = tmp_path / "run"
+    conprune_fit(["--config", str(EXPERIMENTS / "finetune.yaml"), "--data.root", str(root), *DATA, *DDP,
+                  "--model.init_args.student_model", str(student), "--model.init_args.teacher_ckpt", str(teacher_ckpt),
+                  "--trainer.max_steps", "2", "--trainer.limit_val_batches", "0",
+                  "--trainer.default_root_dir", str(out), "--trainer.logger", "false",
+                  "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
+                  *callbacks(probe(out / "ddp"))])
+    assert_replicas_identical(out / "ddp", 2)
