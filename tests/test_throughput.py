@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -37,9 +38,16 @@ def test_gradient_accumulation(root, tmp_path):
     assert cli.trainer.fit_loop.total_batch_idx + 1 == 4  # two batches per optimizer step
 
 
-def test_bf16_mixed_on_cpu(root, tmp_path):
-    cli = teacher_fit(root, tmp_path / "run", "--trainer.max_steps", "2", "--trainer.precision", "bf16-mixed")
-    assert cli.trainer.global_step == 2
+def test_bf16_mixed_on_cpu_with_throughput_summary(root, tmp_path):
+    summary = tmp_path / "throughput.json"
+    cli = teacher_fit(root, tmp_path / "run", "--trainer.max_steps", "3", "--trainer.precision", "bf16-mixed",
+                      "--trainer.log_every_n_steps", "1", "--trainer.callbacks",
+                      "[{class_path: conprune.lit.dashboard.Throughput, "
+                      f"init_args: {{warmup_steps: 1, summary_path: {summary}}}}}]")
+    assert cli.trainer.global_step == 3
+    rates = json.loads(summary.read_text())
+    assert rates["steps"] == 2 and rates["steps_per_s"] > 0 and rates["audio_s_per_s"] > 0
+    assert "bf16" in rates["precision"]
     assert math.isfinite(float(cli.trainer.callback_metrics["train/loss"]))
     assert next(cli.model.parameters()).dtype == torch.float32  # mixed: weights stay fp32
 
