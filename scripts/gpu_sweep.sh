@@ -9,7 +9,7 @@
 set -uo pipefail
 RUNS=${1:-runs/demo}; PROFILE=${2:-quick}; JOBS=${3:-10}; SECONDS_LEFT=${4:-500}
 DATA=.devdata/synth
-pip install -q --no-deps --no-index .whl/*.whl 2>&1 | tail -1
+python -m pip install -q --no-deps --no-index .whl/*.whl 2>/dev/null || python -m pip install -q --no-deps --no-index --break-system-packages .whl/*.whl
 export PYTHONPATH=$PWD WANDB_MODE=disabled OMP_NUM_THREADS=2
 mkdir -p "$RUNS/teacher/checkpoints"
 cp .devdata/teacher.ckpt "$RUNS/teacher/checkpoints/best.ckpt"
@@ -23,11 +23,7 @@ start=$(date +%s)
 timeout "$SECONDS_LEFT" make -k -j"$JOBS" RUNS="$RUNS" PROFILE="$PROFILE" DATA="$DATA" STAMP=/tmp/conprune-stamp \
     PY=python CONPRUNE="python -m conprune" sweep-runs > "${OUT:-/tmp}/make.log" 2>&1
 echo "make exit $? after $(( $(date +%s) - start )) s"
-for run in "$RUNS"/sweep/*/; do
-    name=$(basename "$run"); dest="${OUT:-/tmp/out}/sweep/$name"; mkdir -p "$dest"
-    cp "$run"/results.json "$run"/DONE "$dest"/ 2>/dev/null
-    metrics=$(ls "$run"/csv/*/metrics.csv 2>/dev/null | tail -1)
-    [ -n "$metrics" ] && mkdir -p "$dest/csv/version_0" && cp "$metrics" "$dest/csv/version_0/"
-done
-ls "${OUT:-/tmp/out}"/sweep/*/results.json 2>/dev/null | wc -l
+# One archive: the result fetcher returns a limited number of files.
+tar czf "${OUT:-/tmp}/sweep.tgz" "$RUNS"/sweep/*/results.json "$RUNS"/sweep/*/DONE "$RUNS"/sweep/*/csv 2>/dev/null
+ls "$RUNS"/sweep/*/results.json 2>/dev/null | wc -l
 grep -iE "error|Traceback" "${OUT:-/tmp}/make.log" | head -20
