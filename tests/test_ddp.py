@@ -155,7 +155,6 @@ def _grad_worker(rank: int, world: int, batch_file: str, port: int, out_dir: str
     grad_worker(rank, world, batch_file, port, out_dir)
 
 
-@pytest.mark.slow
 def test_teacher_ddp_replicas_identical(tmp_path, corpus):
     """2 teacher steps on 2 ranks: no unused parameters, identical weights."""
     root, _ = corpus
@@ -168,7 +167,6 @@ def test_teacher_ddp_replicas_identical(tmp_path, corpus):
     assert_replicas_identical(out / "ddp", 2)
 
 
-@pytest.mark.slow
 def test_finetune_ddp_replicas_identical(tmp_path, corpus):
     """2 finetune steps of a compact student (one FFN and one MHSA removed) next to a frozen teacher."""
     from conprune.lit.checkpoint_io import load_ctc_model
