@@ -200,7 +200,7 @@ SWEEP_RESULTS = $(foreach t,$(SWEEP_TARGETS),$(foreach m,$(SWEEP_METHODS),$(SW)/
 sweep-runs: $(SWEEP_RESULTS)
 
 sweep: $(RUNS)/teacher/results.json sweep-runs ## every method at 30/50/70 % params and 50 % MACs -> RUNS/sweep/*/results.json + report
-	$(CONPRUNE) report --runs $(RUNS) --data $(DATA) --bench $(BENCH_JSON) --out $(RESULTS)/sweep
+	$(MAKE) --no-print-directory report
 
 # The 30-minute demo: every stage on the quick schedule under runs/demo, then the report.
 DEMO_MAKE = $(MAKE) --no-print-directory RUNS=runs/demo PROFILE=quick RESULTS=results/demo
