@@ -90,3 +90,26 @@ def test_kill9_mid_ramp_then_resume_matches_uninterrupted(tmp_path, tiny_corpus)
                                                             resumed_ckpt["optimizer_states"][0]["state"].values())]
     assert moments and all(torch.equal(a, b) for a, b in moments)
     assert resumed["metrics"]["val/wer"] == straight["metrics"]["val/wer"]
+
+
+def test_datamodule_position_is_what_the_trainer_processed():
+    """Saved during fit (after a step or a validation): the trainer's count, not the sampler's,
+    which includes batches a worker prefetched but nobody trained on."""
+    from types import SimpleNamespace
+
+    from conprune.data.datamodule import LibriSpeechDataModule
+    from conprune.data.sampling import DynamicBucketBatchSampler
+
+    dm = LibriSpeechDataModule(root="unused")
+    dm.train_sampler = DynamicBucketBatchSampler([100] * 40, 200, num_replicas=1, rank=0)
+    it = iter(dm.train_sampler)
+    for _ in range(7):  # the loader ran 7 batches ahead
+        next(it)
+    progress = SimpleNamespace(current=SimpleNamespace(processed=4))
+    dm.trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"), current_epoch=0,
+                                 fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)))
+    state = dm.state_dict()["sampler"]
+    assert state["consumed"] == 4 and state["epoch"] == 0
+    resumed = DynamicBucketBatchSampler([100] * 40, 200, num_replicas=1, rank=0)
+    resumed.load_state_dict(state)
+    assert list(resumed) == list(DynamicBucketBatchSampler([100] * 40, 200, num_replicas=1, rank=0))[4:]

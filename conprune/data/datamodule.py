@@ -263,7 +263,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
             return {}
         state = self.train_sampler.state_dict()
         trainer = self.trainer
-        if trainer is not None and trainer.training:
+        if trainer is not None and trainer.state.fn == "fit":  # also when saved after a validation
             state["epoch"] = trainer.current_epoch
             state["consumed"] = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         return {"sampler": state}
