@@ -52,13 +52,13 @@ tokenizer: $(TOKENIZER) ## train the SentencePiece unigram tokenizer (PIECES=64)
 
 # Where stage outputs go, and the step schedule. PROFILE=full: the schedules in experiments/*.yaml
 # (teacher 2000 steps, prune 700, finetune 300, baselines 1000). PROFILE=quick: `make demo`'s
-# 30-minute schedule (teacher 800, prune 250, finetune 60, baselines 310 = prune + finetune).
+# 30-minute schedule (teacher 1200, prune 250, finetune 60, baselines 310 = prune + finetune).
 RUNS ?= runs
 PROFILE ?= full
 RESULTS ?= results/full
 TEACHER := $(RUNS)/teacher/checkpoints/best.ckpt
 ifeq ($(PROFILE),quick)
-TEACHER_STEPS := --trainer.max_steps 800 --trainer.val_check_interval 400 --model.init_args.warmup_steps 100
+TEACHER_STEPS := --trainer.max_steps 1200 --trainer.val_check_interval 400 --model.init_args.warmup_steps 100
 PRUNE_STEPS := --trainer.max_steps 250 --trainer.val_check_interval 125
 FINETUNE_STEPS := --trainer.max_steps 60 --trainer.val_check_interval 30
 BASELINE_STEPS := --trainer.max_steps 310 --trainer.val_check_interval 155
