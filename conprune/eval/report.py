@@ -115,6 +115,8 @@ def collect(runs_dir: Path, specs: list[str], data: Path, bench: Path, sweep: bo
             demo: bool = True) -> list[dict]:
     """Summary rows (demo_summary's format) of every discovered run, each with its per-layer `kept`."""
     refs = discover_runs(runs_dir, specs, mapping=DEMO_RUNS if demo else None, sweep=sweep)
+    if not refs:
+        return []  # nothing to pool, so the corpus (words per split) is not needed
     ratios = json.loads(bench.read_text()) if bench.is_file() else {}
     rows = summary_rows(refs, split_words(data), ratios)
     for row, ref in zip(rows, refs):
