@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from conprune.lit.loggers import wandb_enabled
+
 COLUMNS = ["method", "target", "params_M", "macs_G", "latency_ratio", "dev_wer_pct", "test_wer_pct", "source"]
 
 
@@ -23,12 +25,10 @@ def log_report(rows: list[dict], images: dict[str, Path], curves: dict[str, dict
     """One W&B run of job type `report`; returns its local run directory, or None when W&B is off
     (WANDB_MODE=disabled) or not installed, like the training loggers: the files are the report."""
     mode = mode or os.environ.get("WANDB_MODE", "offline")
-    try:
-        import wandb
-    except ImportError:
+    if mode == "disabled" or not wandb_enabled():
         return None
-    if mode == "disabled":
-        return None
+    import wandb
+
     Path(wandb_dir).mkdir(parents=True, exist_ok=True)
     run = wandb.init(project=project, name="report", job_type="report", dir=str(wandb_dir), mode=mode,
                      reinit="create_new")
