@@ -34,11 +34,16 @@ class WandbLogger(_LightningWandbLogger):
                          log_model=log_model, **kwargs)
 
 
+def is_wandb_entry(logger: Any) -> bool:
+    """Whether one `trainer.logger` config entry (class_path + init_args) is a W&B logger."""
+    return "Wandb" in str(getattr(logger, "class_path", ""))
+
+
 def drop_disabled_wandb(loggers: Any) -> Any:
     """The config's logger list without W&B entries when W&B is off (see `wandb_enabled`)."""
     if wandb_enabled() or not isinstance(loggers, list):
         return loggers
-    kept = [lg for lg in loggers if "Wandb" not in str(getattr(lg, "class_path", ""))]
+    kept = [lg for lg in loggers if not is_wandb_entry(lg)]
     if len(kept) < len(loggers):
         log.warning("W&B logging is off (WANDB_MODE=disabled or wandb not installed); the CSV log has every metric")
     return kept or False

@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Any
 
 from conprune.errors import ConpruneError
+from conprune.lit.loggers import is_wandb_entry
 
 
 def _moved(value: str, old: str, new: str) -> str:
@@ -41,7 +42,7 @@ def _walk(node: Any, old: str, new: str) -> Any:
 
 def _rename_wandb(loggers: Any, name: str) -> None:
     for logger in loggers if isinstance(loggers, list) else []:
-        if "Wandb" in str(getattr(logger, "class_path", "")) and getattr(logger, "init_args", None) is not None:
+        if is_wandb_entry(logger) and getattr(logger, "init_args", None) is not None:
             logger.init_args.name = name
 
 
