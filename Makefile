@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 CONPRUNE := $(VENV)/bin/conprune
 STAMP := $(VENV)/.installed
 DATA ?= data/synth
-HOURS ?= 2
+HOURS ?= 6
 SEED ?= 0
 ARGS ?=
 PIECES ?= 64
@@ -43,7 +43,7 @@ $(DATA)/SYNTHETIC.md: | $(STAMP)
 $(MANIFEST): $(DATA)/SYNTHETIC.md
 	$(CONPRUNE) data prepare --root $(DATA) --splits train-clean-100,dev-clean,dev-other,test-clean,test-other
 
-data: $(MANIFEST) ## synthesise the embedded corpus (HOURS=2) and write manifests
+data: $(MANIFEST) ## synthesise the embedded corpus (HOURS=6) and write manifests
 
 $(TOKENIZER): $(MANIFEST)
 	$(CONPRUNE) tokenizer --root $(DATA) --splits train-clean-100 --vocab-size $(PIECES)
@@ -51,7 +51,7 @@ $(TOKENIZER): $(MANIFEST)
 tokenizer: $(TOKENIZER) ## train the SentencePiece unigram tokenizer (PIECES=64)
 
 # Where stage outputs go, and the step schedule. PROFILE=full: the schedules in experiments/*.yaml
-# (teacher 2000 steps, prune 700, finetune 300, baselines 1000). PROFILE=quick: `make demo`'s
+# (teacher 1800 steps, prune 700, finetune 300, baselines 1000). PROFILE=quick: `make demo`'s
 # 30-minute schedule (teacher 1200, prune 250, finetune 60, baselines 310 = prune + finetune).
 RUNS ?= runs
 PROFILE ?= full

@@ -43,7 +43,7 @@ class AsrDataset(Dataset):
 
     With `cache`, each utterance's normalised features are kept in memory after first use (per
     process), which removes audio decoding from every later epoch: worth it on a small corpus
-    (the 2 h embedded corpus is ~200 MB of features per speed factor), not on 960 h.
+    (the 6 h embedded corpus is ~600 MB of features per speed factor), not on 960 h.
     With `speeds` (training only), each item is resampled by a factor drawn uniformly from the
     list (Kaldi-style speed perturbation: tempo, pitch and formants move together, which is what
     makes it look like a new speaker).
