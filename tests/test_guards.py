@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from conprune.errors import ConpruneError
 from conprune.lit.ctc_module import CtcModule, ctc_loss
-from conprune.lit.guards import NonFiniteGuard, OutputDirsCheck, default_callbacks
+from conprune.lit.guards import NonFiniteGuard, OutputDirsCheck, ValidateLastStep, default_callbacks
 
 
 class Toy(L.LightningModule):
@@ -82,9 +82,41 @@ def test_guard_settings_are_checked_and_resumable():
 def test_every_stage_gets_the_guards_unless_configured():
     from types import SimpleNamespace
 
-    assert {type(c) for c in default_callbacks(SimpleNamespace(callbacks=[]))} == {NonFiniteGuard, OutputDirsCheck}
-    assert [type(c) for c in default_callbacks(SimpleNamespace(callbacks=[NonFiniteGuard(7)]))] == [OutputDirsCheck]
+    assert {type(c) for c in default_callbacks(SimpleNamespace(callbacks=[]))} == {
+        NonFiniteGuard, OutputDirsCheck, ValidateLastStep}
+    assert [type(c) for c in default_callbacks(SimpleNamespace(callbacks=[NonFiniteGuard(7)]))] == [
+        OutputDirsCheck, ValidateLastStep]
     assert CtcModule.configure_callbacks is not L.LightningModule.configure_callbacks
+
+
+class ValCounter(Toy):
+    """Records the global step of every validation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.validated_at: list[int] = []
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", self.layer(batch).pow(2).mean())
+
+    def on_validation_epoch_end(self) -> None:
+        self.validated_at.append(self.global_step)
+
+
+@pytest.mark.parametrize(("steps", "guard", "expected"), [(7, True, [3, 6, 7]), (6, True, [3, 6]), (7, False, [3, 6])])
+def test_last_step_is_validated_and_checkpointed(tmp_path, steps, guard, expected):
+    """Without the callback Lightning skips the final validation (and checkpoint) of a 7-step run."""
+    module = ValCounter()
+    extra = [ValidateLastStep()] if guard else []
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)  # saves at every validation
+    trainer = L.Trainer(max_steps=steps, val_check_interval=3, check_val_every_n_epoch=None,
+                        callbacks=[ckpt, *extra],
+                        logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path, num_sanity_val_steps=0)
+    data = DataLoader(torch.randn(64, 4), batch_size=4)
+    trainer.fit(module, data, DataLoader(torch.randn(8, 4), batch_size=4))
+    assert module.validated_at == expected
+    assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["global_step"] == expected[-1]
 
 
 def test_ctc_input_shorter_than_label_is_zeroed_and_counted():

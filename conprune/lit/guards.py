@@ -10,6 +10,9 @@ stops with a one-line `ConpruneError` saying what to change.
 `OutputDirsCheck`: the trainer's output directories (default_root_dir, checkpoint dirpaths,
 logger dirs) are created and probed for writability and free space in `setup`, before the first
 training step, so a read-only or full disk fails in seconds instead of at the first checkpoint.
+
+`ValidateLastStep`: the final optimizer step is always validated, so ModelCheckpoint sees (and
+saves) the weights the schedule ends on.
 """
 
 from __future__ import annotations
@@ -125,11 +128,28 @@ class OutputDirsCheck(L.Callback):
             ensure_writable_dir(path, what, min_free_bytes=need)
 
 
+class ValidateLastStep(L.Callback):
+    """Validate after the step that reaches `trainer.max_steps`, whatever `val_check_interval` is.
+
+    Lightning ends a `max_steps` run without validating unless max_steps is a multiple of the
+    interval, and ModelCheckpoint saves only after a validation, so the low-learning-rate tail of
+    the schedule (usually the best weights) was neither evaluated nor saved: a 1800-step teacher
+    validated every 500 steps ended with best.ckpt and last.ckpt both at step 1500. Asking the loop
+    to stop at the last step makes it validate there first (one validation when both coincide).
+    """
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
+        if trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps:
+            trainer.should_stop = True
+
+
 def default_callbacks(trainer: L.Trainer) -> list[L.Callback]:
-    """A `NonFiniteGuard` and an `OutputDirsCheck` for each one the trainer does not already have.
+    """A `NonFiniteGuard`, an `OutputDirsCheck` and a `ValidateLastStep` for each one the trainer
+    does not already have.
 
     Returned by `CtcModule.configure_callbacks`, so every stage is guarded even when a YAML overlay
     replaces `trainer.callbacks`; an instance listed there (e.g. with another `max_consecutive`) wins.
     """
     have = [type(cb) for cb in trainer.callbacks]
-    return [cls() for cls in (NonFiniteGuard, OutputDirsCheck) if not any(issubclass(h, cls) for h in have)]
+    return [cls() for cls in (NonFiniteGuard, OutputDirsCheck, ValidateLastStep) if not any(issubclass(h, cls) for h in have)]
