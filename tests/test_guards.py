@@ -97,7 +97,7 @@ class ValCounter(Toy):
         self.validated_at: list[int] = []
 
     def validation_step(self, batch, batch_idx):
-        self.log("val/loss", self.layer(batch).pow(2).mean())
+        return None
 
     def on_validation_epoch_end(self) -> None:
         self.validated_at.append(self.global_step)
