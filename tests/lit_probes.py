@@ -105,13 +105,13 @@ def shard_loss(student, teacher, distiller, batch: dict, ctc_loss, distillation_
 def prepare_corpus(tmp_path: Path, tiny_corpus: Path) -> tuple[Path, Path]:
     """A prepared copy of the tiny corpus (manifests, tokenizer, CMVN) and a teacher checkpoint,
     so the ranks of a DDP subprocess never race on preparation."""
-    from test_student import write_teacher_ckpt
+    from test_student import FRONT_END, write_teacher_ckpt
 
     from conprune.data.datamodule import LibriSpeechDataModule
 
     root = tmp_path / "corpus"
     shutil.copytree(tiny_corpus, root)
-    dm = LibriSpeechDataModule(root=str(root), num_pieces=40)
+    dm = LibriSpeechDataModule(root=str(root), num_pieces=40, **FRONT_END)
     dm.prepare_data()
     dm.setup("fit")
     return root, write_teacher_ckpt(tmp_path / "teacher.ckpt", 41, dm)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from conprune.cli import run_lightning
 from conprune.data.datamodule import LibriSpeechDataModule
@@ -18,6 +19,7 @@ from conprune.models.package import load_model, save_model
 from conprune.pruning.compact import compact
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "experiments" / "finetune.yaml")
+FRONT_END = {k: yaml.safe_load(Path(CONFIG).read_text())["data"][k] for k in ("lifter", "utterance_cmn")}
 
 
 @pytest.fixture()
@@ -25,12 +27,12 @@ def files(tmp_path, tiny_corpus):
     """(corpus root, teacher checkpoint, compact student file with one FFN and one MHSA removed)."""
     root = tmp_path / "corpus"
     shutil.copytree(tiny_corpus, root)
-    dm = LibriSpeechDataModule(root=str(root), num_pieces=40)
+    dm = LibriSpeechDataModule(root=str(root), num_pieces=40, **FRONT_END)
     dm.prepare_data()
     dm.setup("fit")
     torch.manual_seed(0)
     teacher = ConformerCTC(build_config("tiny", 41, {"dropout": 0.0, "attn_dropout": 0.0})).eval()
-    cmvn = {"mean": dm.cmvn.mean.tolist(), "std": dm.cmvn.std.tolist()}
+    cmvn = {"mean": dm.cmvn.mean.tolist(), "std": dm.cmvn.std.tolist(), **dm.front_end}
     ckpt = tmp_path / "teacher.ckpt"
     torch.save({"state_dict": {f"model.{k}": v for k, v in teacher.state_dict().items()},
                 "conprune": {"model_config": teacher.config.to_dict(), "tokenizer": dm.tokenizer.model_proto,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from conprune.cli import run_lightning
 from conprune.data.datamodule import LibriSpeechDataModule
@@ -15,6 +16,8 @@ from conprune.lit.teacher import build_config
 from conprune.models.conformer import ConformerCTC
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "experiments" / "prune.yaml")
+# The stage config's feature settings: the teacher checkpoints below must carry the same ones.
+FRONT_END = {k: yaml.safe_load(Path(CONFIG).read_text())["data"][k] for k in ("lifter", "utterance_cmn")}
 
 
 def write_teacher_ckpt(path: Path, vocab_size: int, dm: LibriSpeechDataModule | None = None) -> Path:
@@ -24,7 +27,7 @@ def write_teacher_ckpt(path: Path, vocab_size: int, dm: LibriSpeechDataModule | 
     extra = {"model_config": model.config.to_dict()}
     if dm is not None:
         extra["tokenizer"] = dm.tokenizer.model_proto
-        extra["cmvn"] = {"mean": dm.cmvn.mean.tolist(), "std": dm.cmvn.std.tolist()}
+        extra["cmvn"] = {"mean": dm.cmvn.mean.tolist(), "std": dm.cmvn.std.tolist(), **dm.front_end}
     torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "conprune": extra}, path)
     return path
 
@@ -33,7 +36,7 @@ def write_teacher_ckpt(path: Path, vocab_size: int, dm: LibriSpeechDataModule | 
 def corpus(tmp_path, tiny_corpus):
     root = tmp_path / "corpus"
     shutil.copytree(tiny_corpus, root)
-    dm = LibriSpeechDataModule(root=str(root), num_pieces=40)
+    dm = LibriSpeechDataModule(root=str(root), num_pieces=40, **FRONT_END)
     dm.prepare_data()
     dm.setup("fit")
     return root, dm

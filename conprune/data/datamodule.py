@@ -51,11 +51,11 @@ class AsrDataset(Dataset):
 
     def __init__(self, rows: list[dict], tokenizer: Tokenizer, cmvn: GlobalCMVN,
                  augment: torch.nn.Module | None = None, cache: bool = False,
-                 speeds: tuple[float, ...] = ()) -> None:
+                 speeds: tuple[float, ...] = (), logmel: LogMel | None = None) -> None:
         self.rows = rows
         self.tokenizer = tokenizer
         self.cmvn = cmvn
-        self.logmel = LogMel()
+        self.logmel = logmel or LogMel()
         self.augment = augment
         self.speeds = tuple(float(s) for s in speeds)
         self.cache: dict[tuple[int, float], torch.Tensor] | None = {} if cache else None
@@ -131,6 +131,10 @@ class LibriSpeechDataModule(L.LightningDataModule):
             `max_frames` by up to 11 %.
         max_train_frames: drop training utterances longer than this (counted and logged).
         cache_features: keep normalised features in memory after first use (small corpora).
+        lifter: smooth each log-mel frame to its first `lifter` cepstral coefficients (0 = off),
+            see `cepstral_smoother`; the CMVN stats are computed on the smoothed features.
+        utterance_cmn: subtract each utterance's mean after the global CMVN (see `GlobalCMVN`).
+            Both are stored with the model, and every later stage must use the same values.
     """
 
     def __init__(self, root: str = "data/synth", train_splits: tuple[str, ...] = ("train-clean-100",),
@@ -140,7 +144,8 @@ class LibriSpeechDataModule(L.LightningDataModule):
                  num_workers: int = 1, seed: int = 0, freq_masks: int = 2, freq_width: int = 27,
                  time_masks: int = 10, time_mask_ratio: float = 0.05, freq_warp: float = 0.0,
                  max_train_frames: int = 3500, cmvn_utterances: int = 2000,
-                 cache_features: bool = False, speed_perturb: tuple[float, ...] = ()) -> None:
+                 cache_features: bool = False, speed_perturb: tuple[float, ...] = (), lifter: int = 0,
+                 utterance_cmn: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(root)
@@ -167,7 +172,13 @@ class LibriSpeechDataModule(L.LightningDataModule):
 
     @property
     def cmvn_path(self) -> Path:
-        return self.manifest_dir / ("cmvn-" + "+".join(self.train_splits) + ".json")
+        lifter = self.hparams.lifter
+        return self.manifest_dir / ("cmvn-" + "+".join(self.train_splits) + (f"-lifter{lifter}" if lifter else "") + ".json")
+
+    @property
+    def front_end(self) -> dict:
+        """The feature settings a model trained on this data depends on (stored with its CMVN)."""
+        return {"lifter": int(self.hparams.lifter), "utterance_cmn": bool(self.hparams.utterance_cmn)}
 
     # -- hooks ---------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -183,7 +194,8 @@ class LibriSpeechDataModule(L.LightningDataModule):
             train_tokenizer((r["text"] for r in train_rows), self.tokenizer_path, self.hparams.num_pieces)
         if not self.cmvn_path.is_file():
             order = torch.randperm(len(train_rows), generator=torch.Generator().manual_seed(0)).tolist()
-            stats = compute_cmvn((train_rows[i]["path"] for i in order), self.hparams.cmvn_utterances)
+            stats = compute_cmvn((train_rows[i]["path"] for i in order), self.hparams.cmvn_utterances,
+                                 self.hparams.lifter)
             stats["splits"] = self.train_splits
             atomic_write_text(self.cmvn_path, json.dumps(stats))
 
@@ -193,7 +205,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
             raise ConpruneError(f"tokenizer {self.tokenizer_path} has {self.tokenizer.vocab_size - 1} "
                                 f"pieces but data.num_pieces={self.hparams.num_pieces}; delete it or fix "
                                 "data.num_pieces")
-        self.cmvn = GlobalCMVN.load(self.cmvn_path)
+        self.cmvn = GlobalCMVN.load(self.cmvn_path, self.hparams.utterance_cmn)
 
     def _dataset(self, split: str, train: bool) -> AsrDataset:
         rows = read_manifest(self.manifest_path(split))
@@ -211,7 +223,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
             raise ConpruneError(f"data.speed_perturb={list(speeds)}: factors must lie in [0.5, 2.0], "
                                 "e.g. [0.9, 1.0, 1.1]")
         return AsrDataset(rows, self.tokenizer, self.cmvn, augment, cache=self.hparams.cache_features,
-                          speeds=speeds)
+                          speeds=speeds, logmel=LogMel(lifter=self.hparams.lifter))
 
     def _loader(self, dataset: AsrDataset, batch_sampler, generator: torch.Generator | None = None) -> DataLoader:
         workers = self.hparams.num_workers
@@ -282,4 +294,4 @@ def _concat(datasets: list[AsrDataset]) -> AsrDataset:
     """One dataset over several training splits (same tokenizer, CMVN and augmentation)."""
     first = datasets[0]
     return AsrDataset([r for d in datasets for r in d.rows], first.tokenizer, first.cmvn, first.augment,
-                      cache=first.cache is not None, speeds=first.speeds)
+                      cache=first.cache is not None, speeds=first.speeds, logmel=first.logmel)

@@ -59,44 +59,85 @@ def num_frames(num_samples: int, sample_rate: int = SAMPLE_RATE) -> int:
     return samples // HOP_LENGTH + 1
 
 
-class LogMel(torch.nn.Module):
-    """80-dim log-mel filterbank, 25 ms windows every 10 ms (the LibriSpeech standard)."""
+def cepstral_smoother(num_mels: int, keep: int) -> torch.Tensor:
+    """[num_mels, num_mels] matrix that keeps the first `keep` DCT-II coefficients of a log-mel frame.
 
-    def __init__(self, num_mels: int = NUM_MELS) -> None:
+    `frame @ smoother` is the frame rebuilt from its low cepstral coefficients (liftering): the
+    spectral envelope (formants) stays, the ripple of resolved pitch harmonics in the low mel bins
+    goes. With 80 mels a 100 Hz voice's harmonics sit ~3 bins apart and a 200 Hz voice's ~6, which
+    is DCT index ~25-50, so `keep` ~20 makes a low and a high voice look alike to the model.
+    """
+    if not 1 <= keep <= num_mels:
+        raise ConpruneError(f"data.lifter={keep}: keep between 1 and {num_mels} cepstral coefficients "
+                            "(0 switches liftering off)")
+    index = torch.arange(num_mels, dtype=torch.float64)
+    dct = torch.cos(torch.pi / num_mels * (index[None, :] + 0.5) * index[:, None]) * (2 / num_mels) ** 0.5
+    dct[0] /= 2 ** 0.5  # orthonormal DCT-II: rows are an orthonormal basis
+    return (dct[:keep].T @ dct[:keep]).float()
+
+
+class LogMel(torch.nn.Module):
+    """80-dim log-mel filterbank, 25 ms windows every 10 ms (the LibriSpeech standard).
+
+    `lifter` > 0 smooths each frame to its first `lifter` cepstral coefficients
+    (`cepstral_smoother`); 0 keeps the plain log-mel.
+    """
+
+    def __init__(self, num_mels: int = NUM_MELS, lifter: int = 0) -> None:
         super().__init__()
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=SAMPLE_RATE, n_fft=512, win_length=WIN_LENGTH, hop_length=HOP_LENGTH,
             n_mels=num_mels, power=2.0)
+        self.lifter = lifter
+        self.smoother = cepstral_smoother(num_mels, lifter) if lifter else None
 
     @torch.no_grad()
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         """wav [samples] -> features [frames, num_mels]."""
-        return torch.log(self.mel(wav) + 1e-6).transpose(0, 1)
+        feats = torch.log(self.mel(wav) + 1e-6).transpose(0, 1)
+        return feats @ self.smoother if self.smoother is not None else feats
 
 
 class GlobalCMVN(torch.nn.Module):
-    """Global mean/variance normalisation with statistics computed once on the training data."""
+    """Global mean/variance normalisation with statistics computed once on the training data.
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+    With `utterance_cmn`, each utterance's own mean (per mel bin) is then subtracted as well: it
+    removes what is constant over an utterance (channel, vocoder and engine spectral tilt), which
+    otherwise tells the model which voice it hears rather than what is said.
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, utterance_cmn: bool = False) -> None:
         super().__init__()
         self.register_buffer("mean", mean.float())
         self.register_buffer("std", std.float().clamp_min(1e-5))
+        self.utterance_cmn = utterance_cmn
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return (feats - self.mean) / self.std
+        """feats [frames, mels] of one utterance (never a padded batch) -> normalised copy."""
+        feats = (feats - self.mean) / self.std
+        return feats - feats.mean(0, keepdim=True) if self.utterance_cmn else feats
 
     @classmethod
-    def load(cls, path: str | Path) -> GlobalCMVN:
+    def load(cls, path: str | Path, utterance_cmn: bool = False) -> GlobalCMVN:
         stats = read_cmvn(path)
-        return cls(torch.tensor(stats["mean"]), torch.tensor(stats["std"]))
+        return cls(torch.tensor(stats["mean"]), torch.tensor(stats["std"]), utterance_cmn)
 
 
-def compute_cmvn(paths: Iterable[str | Path], max_utterances: int = 2000) -> dict:
+def front_end(cmvn: dict) -> tuple[LogMel, GlobalCMVN]:
+    """The feature extractor and normaliser a model was trained with, from the `cmvn` dict stored in
+    its checkpoint or model file (mean, std and, since liftering, `lifter` and `utterance_cmn`;
+    older files have neither and get the plain log-mel)."""
+    norm = GlobalCMVN(torch.tensor(cmvn["mean"]), torch.tensor(cmvn["std"]), bool(cmvn.get("utterance_cmn", False)))
+    return LogMel(lifter=int(cmvn.get("lifter", 0))), norm
+
+
+def compute_cmvn(paths: Iterable[str | Path], max_utterances: int = 2000, lifter: int = 0) -> dict:
     """Mean and std of log-mel features over (up to `max_utterances` of) the training audio.
 
-    Sums are accumulated in float64 so millions of frames do not lose precision.
+    Sums are accumulated in float64 so millions of frames do not lose precision. `lifter` must be
+    the one training uses: smoothing changes the per-bin variance.
     """
-    logmel = LogMel()
+    logmel = LogMel(lifter=lifter)
     total = torch.zeros(NUM_MELS, dtype=torch.float64)
     total_sq = torch.zeros(NUM_MELS, dtype=torch.float64)
     frames = 0
@@ -114,7 +155,8 @@ def compute_cmvn(paths: Iterable[str | Path], max_utterances: int = 2000) -> dic
                             "check --data.train_splits")
     mean = total / frames
     std = (total_sq / frames - mean ** 2).clamp_min(1e-10).sqrt()
-    return {"mean": mean.tolist(), "std": std.tolist(), "frames": frames, "utterances": utterances}
+    return {"mean": mean.tolist(), "std": std.tolist(), "frames": frames, "utterances": utterances,
+            "lifter": lifter}
 
 
 def read_cmvn(path: str | Path) -> dict:

@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchmetrics.functional.text import word_error_rate
 
 from conprune.data.datamodule import AsrDataset, _EvalBatches, collate
-from conprune.data.features import GlobalCMVN
+from conprune.data.features import front_end
 from conprune.data.librispeech import expand_splits, prepare
 from conprune.data.manifest import atomic_write_text, read_manifest
 from conprune.data.tokenizer import Tokenizer
@@ -51,8 +51,8 @@ def load_for_eval(model_path: str | None = None, ckpt: str | None = None) -> tup
 def transcribe_rows(model: ConformerCTC, info: dict, rows: list[dict], max_frames: int = 30000) -> list[str]:
     """Greedy transcripts of manifest rows, in row order, with the model's own tokenizer and CMVN."""
     tokenizer = Tokenizer(model_proto=info["tokenizer"])
-    cmvn = GlobalCMVN(torch.tensor(info["cmvn"]["mean"]), torch.tensor(info["cmvn"]["std"]))
-    dataset = AsrDataset(rows, tokenizer, cmvn)
+    logmel, cmvn = front_end(info["cmvn"])
+    dataset = AsrDataset(rows, tokenizer, cmvn, logmel=logmel)
     batches = _EvalBatches(dataset.frame_lengths(), max_frames, 0, 1)
     loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate)
     by_id: dict[str, str] = {}

@@ -15,7 +15,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from conprune.data.features import HOP_LENGTH, GlobalCMVN, LogMel, load_audio, num_frames
+from conprune.data.features import HOP_LENGTH, front_end, load_audio, num_frames
 from conprune.data.tokenizer import Tokenizer
 from conprune.errors import ConpruneError
 from conprune.models.conformer import MIN_FRAMES, ConformerCTC
@@ -28,8 +28,7 @@ class Transcriber:
     def __init__(self, model: ConformerCTC, info: dict) -> None:
         self.model = model.eval()
         self.tokenizer = Tokenizer(model_proto=info["tokenizer"])
-        self.cmvn = GlobalCMVN(torch.tensor(info["cmvn"]["mean"]), torch.tensor(info["cmvn"]["std"]))
-        self.logmel = LogMel()
+        self.logmel, self.cmvn = front_end(info["cmvn"])
 
     def features(self, path: str | Path) -> torch.Tensor:
         try:

@@ -72,3 +72,18 @@ def check_same_tokenizer(expected: bytes | None, datamodule, source: str | Path)
     where = getattr(datamodule, "tokenizer_path", "the data's tokenizer")
     raise ConpruneError(f"tokenizer {where} is not the one {source} was trained with (same size, different "
                         "pieces): use the data.root and data.num_pieces that model was trained with")
+
+
+def check_same_front_end(expected: dict | None, datamodule, source: str | Path) -> None:
+    """Refuse data whose feature settings (`data.lifter`, `data.utterance_cmn`) differ from those
+    `source` was trained with: the model would see features it never saw, without any error.
+    Skipped when either side carries none (files from before these settings count as plain)."""
+    settings = getattr(datamodule, "front_end", None)
+    if expected is None or settings is None:
+        return
+    trained = {"lifter": int(expected.get("lifter", 0)), "utterance_cmn": bool(expected.get("utterance_cmn", False))}
+    if trained != settings:
+        wanted = ", ".join(f"data.{k}={str(v).lower()}" for k, v in trained.items())
+        raise ConpruneError(f"{source} was trained with {wanted} but this run's data has "
+                            f"{', '.join(f'data.{k}={str(v).lower()}' for k, v in settings.items())}: "
+                            "set the teacher's values in this stage's config")

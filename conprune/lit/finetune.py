@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from conprune.errors import ConpruneError
-from conprune.lit.checkpoint_io import check_same_tokenizer, load_ctc_model
+from conprune.lit.checkpoint_io import check_same_front_end, check_same_tokenizer, load_ctc_model
 from conprune.lit.ctc_module import CtcModule
 from conprune.lit.distillation import distillation_losses, teacher_forward
 from conprune.lit.schedule import decay_split, warmup_decay
@@ -60,6 +60,7 @@ class FinetuneModule(CtcModule):
         dm, hp = self.trainer.datamodule, self.hparams
         check_same_tokenizer(self.teacher_extra.get("tokenizer"), dm, hp.teacher_ckpt)
         check_same_tokenizer(self.package.get("tokenizer"), dm, hp.student_model)
+        check_same_front_end(self.teacher_extra.get("cmvn"), dm, hp.teacher_ckpt)
 
     def on_fit_start(self) -> None:
         self.teacher.to(self.device)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from conprune.errors import ConpruneError
-from conprune.lit.checkpoint_io import check_same_tokenizer, load_ctc_model
+from conprune.lit.checkpoint_io import check_same_front_end, check_same_tokenizer, load_ctc_model
 from conprune.lit.ctc_module import CtcModule
 from conprune.lit.distillation import distillation_losses, teacher_forward
 from conprune.lit.schedule import decay_split, warmup_decay
@@ -121,6 +121,7 @@ class PrunedStudentModule(CtcModule):
     # -- steps ---------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         check_same_tokenizer(self.teacher_extra.get("tokenizer"), self.trainer.datamodule, self.hparams.teacher_ckpt)
+        check_same_front_end(self.teacher_extra.get("cmvn"), self.trainer.datamodule, self.hparams.teacher_ckpt)
 
     def on_fit_start(self) -> None:
         self.teacher.to(self.device)

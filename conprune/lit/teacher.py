@@ -106,5 +106,5 @@ class TeacherModule(CtcModule):
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if dm is not None and dm.tokenizer is not None:
             extra["tokenizer"] = dm.tokenizer.model_proto
-            extra["cmvn"] = {"mean": dm.cmvn.mean.tolist(), "std": dm.cmvn.std.tolist()}
+            extra["cmvn"] = {"mean": dm.cmvn.mean.tolist(), "std": dm.cmvn.std.tolist(), **dm.front_end}
         checkpoint["conprune"] = extra

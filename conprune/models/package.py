@@ -98,15 +98,21 @@ def state_dict_problem(exc: Exception) -> str:
     return (lines[1] if len(lines) > 1 else lines[0] if lines else "")[:200]
 
 
-def _plain_cmvn(cmvn: dict | None) -> dict[str, list[float]] | None:
-    """{"mean": [...], "std": [...]} as float lists (tensors/arrays accepted), or None."""
+def _plain_cmvn(cmvn: dict | None) -> dict | None:
+    """{"mean": [...], "std": [...]} as float lists (tensors/arrays accepted), plus the front-end
+    settings `lifter` (int) and `utterance_cmn` (bool) when given, or None."""
     if cmvn is None:
         return None
     missing = [k for k in ("mean", "std") if k not in cmvn]
     if missing:
         raise ConpruneError(f"cmvn must have 'mean' and 'std', missing {missing}")
-    return {k: [float(x) for x in (cmvn[k].tolist() if hasattr(cmvn[k], "tolist") else cmvn[k])]
-            for k in ("mean", "std")}
+    plain: dict = {k: [float(x) for x in (cmvn[k].tolist() if hasattr(cmvn[k], "tolist") else cmvn[k])]
+                   for k in ("mean", "std")}
+    if "lifter" in cmvn:
+        plain["lifter"] = int(cmvn["lifter"])
+    if "utterance_cmn" in cmvn:
+        plain["utterance_cmn"] = bool(cmvn["utterance_cmn"])
+    return plain
 
 
 def _check_plain(value: Any, where: str = "meta") -> None:
