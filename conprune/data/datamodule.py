@@ -173,7 +173,8 @@ class LibriSpeechDataModule(L.LightningDataModule):
     @property
     def cmvn_path(self) -> Path:
         lifter = self.hparams.lifter
-        return self.manifest_dir / ("cmvn-" + "+".join(self.train_splits) + (f"-lifter{lifter}" if lifter else "") + ".json")
+        suffix = f"-lifter{lifter}" if lifter else ""
+        return self.manifest_dir / ("cmvn-" + "+".join(self.train_splits) + suffix + ".json")
 
     @property
     def front_end(self) -> dict:
