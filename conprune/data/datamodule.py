@@ -25,6 +25,7 @@ from conprune.data.features import (
     LogMel,
     SpecAugment,
     compute_cmvn,
+    front_end_settings,
     load_audio,
     num_frames,
     speed_perturb,
@@ -179,7 +180,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
     @property
     def front_end(self) -> dict:
         """The feature settings a model trained on this data depends on (stored with its CMVN)."""
-        return {"lifter": int(self.hparams.lifter), "utterance_cmn": bool(self.hparams.utterance_cmn)}
+        return front_end_settings(self.hparams)
 
     # -- hooks ---------------------------------------------------------------------------
     def prepare_data(self) -> None:

@@ -123,12 +123,18 @@ class GlobalCMVN(torch.nn.Module):
         return cls(torch.tensor(stats["mean"]), torch.tensor(stats["std"]), utterance_cmn)
 
 
+def front_end_settings(cmvn: dict) -> dict:
+    """`{"lifter", "utterance_cmn"}` of the `cmvn` dict stored in a checkpoint or model file; files
+    from before these settings have neither and count as the plain log-mel."""
+    return {"lifter": int(cmvn.get("lifter", 0)), "utterance_cmn": bool(cmvn.get("utterance_cmn", False))}
+
+
 def front_end(cmvn: dict) -> tuple[LogMel, GlobalCMVN]:
-    """The feature extractor and normaliser a model was trained with, from the `cmvn` dict stored in
-    its checkpoint or model file (mean, std and, since liftering, `lifter` and `utterance_cmn`;
-    older files have neither and get the plain log-mel)."""
-    norm = GlobalCMVN(torch.tensor(cmvn["mean"]), torch.tensor(cmvn["std"]), bool(cmvn.get("utterance_cmn", False)))
-    return LogMel(lifter=int(cmvn.get("lifter", 0))), norm
+    """The feature extractor and normaliser a model was trained with, from its stored `cmvn` dict
+    (mean, std and the `front_end_settings`)."""
+    settings = front_end_settings(cmvn)
+    norm = GlobalCMVN(torch.tensor(cmvn["mean"]), torch.tensor(cmvn["std"]), settings["utterance_cmn"])
+    return LogMel(lifter=settings["lifter"]), norm
 
 
 def compute_cmvn(paths: Iterable[str | Path], max_utterances: int = 2000, lifter: int = 0) -> dict:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from conprune.data.features import front_end_settings
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
@@ -81,9 +82,10 @@ def check_same_front_end(expected: dict | None, datamodule, source: str | Path) 
     settings = getattr(datamodule, "front_end", None)
     if expected is None or settings is None:
         return
-    trained = {"lifter": int(expected.get("lifter", 0)), "utterance_cmn": bool(expected.get("utterance_cmn", False))}
+    trained = front_end_settings(expected)
     if trained != settings:
-        wanted = ", ".join(f"data.{k}={str(v).lower()}" for k, v in trained.items())
-        raise ConpruneError(f"{source} was trained with {wanted} but this run's data has "
-                            f"{', '.join(f'data.{k}={str(v).lower()}' for k, v in settings.items())}: "
-                            "set the teacher's values in this stage's config")
+        def listed(values: dict) -> str:
+            return ", ".join(f"data.{k}={str(v).lower()}" for k, v in values.items())
+
+        raise ConpruneError(f"{source} was trained with {listed(trained)} but this run's data has "
+                            f"{listed(settings)}: set the teacher's values in this stage's config")
