@@ -38,6 +38,14 @@ CONFIGS = {
     "none-empty-layer": ConformerConfig(d_model=40, num_layers=3, vocab_size=33, heads=[5, 0, 2], head_dim=4,
                                         ffn1_dim=[80, 0, 0], ffn2_dim=[0, 0, 60], conv_channels=[0, 0, 40],
                                         input_dim=23, conv_kernel=3, subsampling_channels=8, pos_enc="none"),
+    # FastConformer-style 8x front end (three depthwise-separable stride-2 convs) and a full-conv 6x
+    "dw-striding-8x": ConformerConfig(d_model=32, num_layers=2, vocab_size=65, heads=[2, 1], head_dim=8,
+                                      ffn1_dim=[64, 16], ffn2_dim=[32, 0], conv_channels=[16, 32],
+                                      input_dim=80, conv_kernel=7, subsampling_channels=12,
+                                      subsampling="dw_striding", subsampling_factor=8),
+    "conv2d-6x": ConformerConfig(d_model=24, num_layers=1, vocab_size=9, heads=[3], head_dim=8,
+                                 ffn1_dim=[48], ffn2_dim=[24], conv_channels=[24], input_dim=41,
+                                 conv_kernel=5, subsampling_channels=8, subsampling_factor=6),
 }
 
 
@@ -71,6 +79,10 @@ def test_reference_length_and_frames() -> None:
     assert macs_per_second(cfg, 2.0) == count_macs(cfg, 201) / 2.0
     with pytest.raises(ConpruneError, match="at least 7"):
         count_macs(cfg, 6)
+    assert output_frames(1001, (2, 2, 2)) == 124 and output_frames(1001, (2, 3)) == 166
+    assert CONFIGS["dw-striding-8x"].min_input_frames == 15 and CONFIGS["conv2d-6x"].min_input_frames == 7
+    with pytest.raises(ConpruneError, match="at least 15"):
+        count_macs(CONFIGS["dw-striding-8x"], 14)
 
 
 def _random_masks(cfg: ConformerConfig, gen: torch.Generator, hidden: bool) -> dict[str, torch.Tensor]:

@@ -215,6 +215,24 @@ def test_output_lengths_match_actual_frames() -> None:
     assert model.output_lengths(torch.tensor([0, 1, 3, 7, 8, 1000])).tolist() == [0, 0, 0, 1, 1, 249]
 
 
+@pytest.mark.parametrize("factor,kind", [(6, "conv2d"), (8, "dw_striding"), (8, "conv2d")])
+def test_subsampling_factor_lengths_and_padding(factor: int, kind: str) -> None:
+    """Each front end's output length is exact, about T/factor, and padded frames do not leak."""
+    model = ConformerCTC(tiny_config().replace(subsampling_factor=factor, subsampling=kind)).eval()
+    low = model.config.min_input_frames
+    for n in range(low, low + 30):
+        out = model(features(n), torch.tensor([n]))
+        assert out.log_probs.shape[1] == int(out.lengths[0]) == int(model.output_lengths(torch.tensor(n))) >= 1
+    assert abs(int(model.output_lengths(torch.tensor(1000))) - 1000 / factor) <= 2
+    short, padded = features(60), torch.zeros(1, 90, 80)
+    padded[:, :60] = short
+    with torch.no_grad():
+        a = model(short, torch.tensor([60]))
+        b = model(padded, torch.tensor([60]))
+    k = int(a.lengths[0])
+    assert torch.allclose(a.log_probs[0, :k], b.log_probs[0, :k], atol=1e-5)
+
+
 def test_config_round_trip_and_validation() -> None:
     cfg = hetero_config(pos_enc="abs", conv_norm="layernorm")
     again = ConformerConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))

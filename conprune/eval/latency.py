@@ -92,7 +92,7 @@ def dense_vs_torchaudio(config: ConformerConfig, seconds: float = 10.0, batch: i
     dev = torch.device(device)
     ours = ConformerCTC(config).to(dev).eval()
     theirs = torchaudio_twin(config).to(dev).eval()
-    frames = int(output_lengths(torch.tensor(round(seconds * 100))))
+    frames = int(output_lengths(torch.tensor(round(seconds * 100)), config.strides))
     x = torch.randn(batch, frames, config.d_model, generator=torch.Generator().manual_seed(0)).to(dev)
     lengths = torch.full((batch,), frames, device=dev)
     timed = side_by_side({"conprune": blocks_call(ours, x, lengths), "torchaudio": lambda: theirs(x, lengths)},

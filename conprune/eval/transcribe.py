@@ -18,7 +18,7 @@ import torch
 from conprune.data.features import HOP_LENGTH, front_end, load_audio, num_frames
 from conprune.data.tokenizer import Tokenizer
 from conprune.errors import ConpruneError
-from conprune.models.conformer import MIN_FRAMES, ConformerCTC
+from conprune.models.conformer import ConformerCTC
 from conprune.models.ctc import greedy_decode
 
 
@@ -36,9 +36,10 @@ class Transcriber:
         except (RuntimeError, sf.LibsndfileError) as exc:
             raise ConpruneError(f"{path}: not a readable audio file ({exc})") from None
         wav = load_audio(path)
-        if num_frames(wav.numel()) < MIN_FRAMES:
+        min_frames = self.model.config.min_input_frames
+        if num_frames(wav.numel()) < min_frames:
             raise ConpruneError(f"{path}: {wav.numel()} samples at 16 kHz is too short to transcribe "
-                                f"(needs {(MIN_FRAMES - 1) * HOP_LENGTH} or more)")
+                                f"(needs {(min_frames - 1) * HOP_LENGTH} or more)")
         return self.cmvn(self.logmel(wav))
 
     @torch.inference_mode()

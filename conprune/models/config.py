@@ -39,6 +39,7 @@ class ConformerConfig:
     attn_dropout: float = 0.1
     subsampling_channels: int | None = None
     subsampling: str = "conv2d"
+    subsampling_factor: int = 4
     conv_norm: str = "batchnorm"
     pos_enc: str = "rope"
 
@@ -57,6 +58,9 @@ class ConformerConfig:
             _check_int(name, getattr(self, name), minimum=1)
         if self.subsampling not in SUBSAMPLING:
             raise ConpruneError(f"model config subsampling={self.subsampling!r}: use one of {SUBSAMPLING}")
+        if self.subsampling_factor not in SUBSAMPLING_STRIDES:
+            raise ConpruneError(f"model config field 'subsampling_factor' must be one of "
+                                f"{sorted(SUBSAMPLING_STRIDES)}, got {self.subsampling_factor!r}")
         _check_int("input_dim", self.input_dim, minimum=7)  # the 3×3 stride-2 front-end needs >= 7 bins
         for name in PER_LAYER:
             value = getattr(self, name)
@@ -84,6 +88,19 @@ class ConformerConfig:
             p = getattr(self, name)
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
                 raise ConpruneError(f"model config field '{name}' must be a float in [0, 1), got {p!r}")
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """Time (and frequency) stride of each unpadded 3×3 front-end conv."""
+        return SUBSAMPLING_STRIDES[self.subsampling_factor]
+
+    @property
+    def min_input_frames(self) -> int:
+        """The fewest input frames that give one output frame."""
+        n = 1
+        while subsampled(n, self.strides) < 1:
+            n += 1
+        return n
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (lists copied, so the caller may mutate it freely)."""
@@ -124,6 +141,18 @@ class ConformerConfig:
 
 
 SUBSAMPLING = ("conv2d", "dw_striding")
+# Subsampling factor -> strides of the front-end convs. 8x is NeMo's FastConformer (three stride-2
+# convs); 6x (stride 2 then 3) sits between, for vocabularies too fine-grained for 12.5 frames/s.
+SUBSAMPLING_STRIDES: dict[int, tuple[int, ...]] = {4: (2, 2), 6: (2, 3), 8: (2, 2, 2)}
+
+
+def subsampled(n: Any, strides: tuple[int, ...]) -> Any:
+    """Frames (or frequency bins) left after unpadded 3×3 convs with these strides: n ↦ ⌊(n−3)/s⌋+1
+    per conv, never negative. Works on ints and on integer tensors alike."""
+    for s in strides:
+        n = (n - 3) // s + 1
+        n = n.clamp(min=0) if hasattr(n, "clamp") else max(n, 0)
+    return n
 
 # NeMo-style size table. Params at vocab 256: tiny 0.26M, demo 4.1M, small 29.3M (NeMo
 # Conformer-CTC Medium shape), medium 116.6M (NeMo Large shape). demo uses 64 subsampling

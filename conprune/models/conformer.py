@@ -25,9 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from conprune.errors import ConpruneError
-from conprune.models.config import ConformerConfig
-
-MIN_FRAMES = 7  # two unpadded stride-2 3×3 convs need at least 7 input frames for 1 output
+from conprune.models.config import ConformerConfig, subsampled
 
 
 class ModelOutput(NamedTuple):
@@ -40,34 +38,41 @@ class ModelOutput(NamedTuple):
 
 
 class Subsampling(nn.Module):
-    """Two unpadded stride-2 3×3 convs + ReLU, then a linear projection to d_model (×4 in time).
+    """Unpadded 3×3 convs + ReLU (a stride-2 one, then one per further stride), then a linear
+    projection to d_model: ×4 (strides 2, 2), ×6 (2, 3) or ×8 (2, 2, 2, NeMo's FastConformer).
 
-    `kind="conv2d"`: the second conv is a full C→C Conv2d. `kind="dw_striding"` (NeMo's Fast
-    Conformer front end): a depthwise stride-2 3×3 conv + a 1×1 pointwise conv, 9× fewer MACs in
+    `kind="conv2d"`: each later conv is a full C→C Conv2d. `kind="dw_striding"` (NeMo's Fast
+    Conformer front end): a depthwise strided 3×3 conv + a 1×1 pointwise conv, 9× fewer MACs in
     that layer and ~4× faster to train on a CPU, where the full Conv2d's backward dominated the
     demo model's step time. Both see the same receptive field and give the same output lengths.
     """
 
-    def __init__(self, input_dim: int, channels: int, d_model: int, kind: str = "conv2d") -> None:
+    def __init__(self, input_dim: int, channels: int, d_model: int, kind: str = "conv2d",
+                 strides: tuple[int, ...] = (2, 2)) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(1, channels, 3, stride=2)
-        if kind == "dw_striding":
-            self.conv2 = nn.Sequential(nn.Conv2d(channels, channels, 3, stride=2, groups=channels),
-                                       nn.Conv2d(channels, channels, 1))
-        else:
-            self.conv2 = nn.Conv2d(channels, channels, 3, stride=2)
-        self.proj = nn.Linear(channels * int(output_lengths(torch.tensor(input_dim))), d_model)
+        self.strides = tuple(strides)
+        self.conv1 = nn.Conv2d(1, channels, 3, stride=self.strides[0])
+        for i, stride in enumerate(self.strides[1:], start=2):
+            if kind == "dw_striding":
+                conv = nn.Sequential(nn.Conv2d(channels, channels, 3, stride=stride, groups=channels),
+                                     nn.Conv2d(channels, channels, 1))
+            else:
+                conv = nn.Conv2d(channels, channels, 3, stride=stride)
+            self.add_module(f"conv{i}", conv)
+        self.proj = nn.Linear(channels * int(subsampled(input_dim, self.strides)), d_model)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(self.conv2(F.relu(self.conv1(x.unsqueeze(1)))))
+        """x [B,T,F] features -> [B,T',d_model]."""
+        x = x.unsqueeze(1)
+        for i in range(1, len(self.strides) + 1):
+            x = F.relu(getattr(self, f"conv{i}")(x))
         b, c, t, f = x.shape
         return self.proj(x.transpose(1, 2).reshape(b, t, c * f))
 
 
-def output_lengths(lengths: Tensor) -> Tensor:
-    """Exact frame count after the front-end: L ↦ ⌊(L−1)/2⌋ twice, never negative."""
-    first = torch.clamp((lengths - 1) // 2, min=0)
-    return torch.clamp((first - 1) // 2, min=0)
+def output_lengths(lengths: Tensor, strides: tuple[int, ...] = (2, 2)) -> Tensor:
+    """Exact frame count after the front-end (see `subsampled`), never negative."""
+    return subsampled(lengths, strides)
 
 
 def sinusoid(length: int, dim: int, device: torch.device) -> Tensor:
@@ -236,7 +241,7 @@ class ConformerCTC(nn.Module):
         super().__init__()
         self.config = config
         self.subsampling = Subsampling(config.input_dim, config.subsampling_channels, config.d_model,
-                                       config.subsampling)
+                                       config.subsampling, config.strides)
         self.dropout = nn.Dropout(config.dropout)
         self.layers = nn.ModuleList(ConformerBlock(config, i) for i in range(config.num_layers))
         self.head = nn.Linear(config.d_model, config.vocab_size)
@@ -253,11 +258,12 @@ class ConformerCTC(nn.Module):
         if features.dim() != 3 or features.shape[-1] != cfg.input_dim:
             raise ConpruneError(f"model input must be [batch, time, {cfg.input_dim}] features, "
                                 f"got shape {tuple(features.shape)}")
-        if features.shape[1] < MIN_FRAMES:
-            raise ConpruneError(f"model input needs at least {MIN_FRAMES} frames, got {features.shape[1]}")
+        if features.shape[1] < cfg.min_input_frames:
+            raise ConpruneError(f"model input needs at least {cfg.min_input_frames} frames, "
+                                f"got {features.shape[1]}")
         gates = self._checked(gates)
         x = self.subsampling(features)
-        out_lengths = output_lengths(lengths.to(features.device))
+        out_lengths = output_lengths(lengths.to(features.device), cfg.strides)
         t = x.shape[1]
         valid = torch.arange(t, device=x.device)[None, :] < out_lengths[:, None]
         key_mask: Tensor | None = None
@@ -305,7 +311,7 @@ class ConformerCTC(nn.Module):
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
         """Valid output frames for `lengths` valid input frames."""
-        return output_lengths(lengths)
+        return output_lengths(lengths, self.config.strides)
 
     def count_params(self) -> int:
         """Total parameter count (buffers such as BatchNorm running stats excluded)."""

@@ -23,8 +23,7 @@ import torch
 from torch import Tensor
 
 from conprune.errors import ConpruneError
-from conprune.models.config import ConformerConfig
-from conprune.models.conformer import MIN_FRAMES
+from conprune.models.config import ConformerConfig, subsampled
 from conprune.pruning.gates import config_gate_shapes
 
 Num: TypeAlias = int | float | Tensor
@@ -40,14 +39,24 @@ def ref_frames(seconds: float) -> int:
     return round(seconds * FRAMES_PER_SECOND) + 1
 
 
-def output_frames(frames: int) -> int:
-    """Frames after the two unpadded stride-2 convs: T' = ((frames−1)//2 − 1)//2."""
-    return max(((frames - 1) // 2 - 1) // 2, 0)
+def output_frames(frames: int, strides: tuple[int, ...] = (2, 2)) -> int:
+    """Frames after the unpadded front-end convs (×4 by default: T' = ((frames−1)//2 − 1)//2)."""
+    return int(subsampled(frames, strides))
 
 
-def _freq_bins(cfg: ConformerConfig) -> tuple[int, int]:
-    first = (cfg.input_dim - 1) // 2
-    return first, (first - 1) // 2
+def _subsampling_cost(cfg: ConformerConfig, d: Num, frames: int) -> tuple[Num, Num]:
+    """(params, MACs) of the front end: a 1→C 3×3 conv, then per further stride a full C→C 3×3
+    conv or a depthwise 3×3 + pointwise 1×1 pair, then the C·F'→d projection."""
+    c = cfg.subsampling_channels
+    t, f = subsampled(frames, cfg.strides[:1]), subsampled(cfg.input_dim, cfg.strides[:1])
+    params, macs = 10 * c, 9 * c * t * f
+    for stride in cfg.strides[1:]:
+        t, f = subsampled(t, (stride,)), subsampled(f, (stride,))
+        if cfg.subsampling == "dw_striding":
+            params, macs = params + 11 * c + c * c, macs + t * f * c * (9 + c)
+        else:
+            params, macs = params + 9 * c * c + c, macs + 9 * t * f * c * c
+    return params + c * f * d + d, macs + t * c * f * d
 
 
 def _module_terms(cfg: ConformerConfig, name: str, d: Num, n: Num, t: int) -> tuple[Num, Num, Num]:
@@ -67,17 +76,10 @@ def _module_terms(cfg: ConformerConfig, name: str, d: Num, n: Num, t: int) -> tu
 def _breakdown(cfg: ConformerConfig, d: Num, units: list[dict[str, tuple[Num, Num, Num]]],
                frames: int) -> dict[str, tuple[Num, Num]]:
     """(params, MACs) per module; `units[l][name]` = (P(module present), P(module gate), E[#units])."""
-    if frames < MIN_FRAMES:
-        raise ConpruneError(f"MAC count needs at least {MIN_FRAMES} input frames, got {frames}")
-    t1, t = (frames - 1) // 2, output_frames(frames)
-    f1, f2 = _freq_bins(cfg)
-    c, v = cfg.subsampling_channels, cfg.vocab_size
-    if cfg.subsampling == "dw_striding":  # depthwise 3×3 (9c + c) + pointwise (c² + c)
-        conv2 = (11 * c + c * c, t * f2 * c * (9 + c))
-    else:
-        conv2 = (9 * c * c + c, 9 * t * f2 * c * c)
-    out: dict[str, tuple[Num, Num]] = {
-        "subsampling": (10 * c + conv2[0] + c * f2 * d + d, 9 * c * t1 * f1 + conv2[1] + t * c * f2 * d)}
+    if frames < cfg.min_input_frames:
+        raise ConpruneError(f"MAC count needs at least {cfg.min_input_frames} input frames, got {frames}")
+    t, v = output_frames(frames, cfg.strides), cfg.vocab_size
+    out: dict[str, tuple[Num, Num]] = {"subsampling": _subsampling_cost(cfg, d, frames)}
     for i, layer in enumerate(units):
         for name, (present, scale, n) in layer.items():
             fixed, per_unit, macs = _module_terms(cfg, name, d, n, t)
@@ -102,7 +104,7 @@ def cost_breakdown(config: ConformerConfig, frames: int) -> dict[str, dict[str, 
 
 def count_params(config: ConformerConfig) -> int:
     """Exactly `sum(p.numel() for p in ConformerCTC(config).parameters())`, without building it."""
-    parts = _breakdown(config, config.d_model, _exact_units(config), MIN_FRAMES)
+    parts = _breakdown(config, config.d_model, _exact_units(config), config.min_input_frames)
     return int(sum(p for p, _ in parts.values()))
 
 
@@ -196,7 +198,7 @@ def expected_params(config: ConformerConfig, keep: Mapping[str, Tensor]) -> Tens
     compacted model has d_model = #kept channels; see `pruned_config`). Computed in at least float32 on the gates' device;
     pass float64 probabilities for counts beyond float32's 2²⁴ exact range.
     """
-    return _expected_total(config, keep, MIN_FRAMES, 0)
+    return _expected_total(config, keep, config.min_input_frames, 0)
 
 
 def expected_macs(config: ConformerConfig, keep: Mapping[str, Tensor], frames: int) -> Tensor:
