@@ -5,7 +5,9 @@ A `ConpruneError` is bad input the user can fix: the CLI prints its message as o
 field at fault and the fix.
 """
 
+import dataclasses
 import re
+from typing import Any
 
 
 class ConpruneError(Exception):
@@ -44,3 +46,14 @@ def config_error(message: str) -> ConpruneError:
     where += f" ({cls.group(1)})" if cls else ""
     return ConpruneError(f"invalid config{where}: {reason}; run `conprune fit --help` (or add --print_config) "
                          "for the valid keys and types")
+
+
+def check_fields(data: Any, cls: type, where: str) -> None:
+    """Refuse a `data` that is not a mapping, or has keys that are not fields of the dataclass
+    `cls`, in one line naming `where`, the unknown keys and the allowed ones."""
+    if not isinstance(data, dict):
+        raise ConpruneError(f"{where} must be a mapping, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConpruneError(f"{where} has unknown field(s) {unknown}; allowed: {sorted(names)}")

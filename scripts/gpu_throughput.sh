@@ -18,7 +18,7 @@ fit() {  # NAME SECONDS EXTRA_ARGS...
     --trainer.accelerator gpu --trainer.devices 1 --trainer.precision bf16-mixed --trainer.max_steps "$STEPS" \
     --trainer.limit_val_batches 0 --trainer.enable_checkpointing false --trainer.logger false \
     --trainer.enable_progress_bar false --trainer.log_every_n_steps 50 --trainer.default_root_dir "/tmp/$name" \
-    --trainer.callbacks "[{class_path: conprune.lit.dashboard.Throughput, init_args: {warmup_steps: 30, summary_path: $OUT/$name.json}}]" \
+    --trainer.callbacks "[{class_path: conprune.lit.callbacks.Throughput, init_args: {warmup_steps: 30, summary_path: $OUT/$name.json}}]" \
     "$@" > "$OUT/$name.log" 2>&1
   echo "$name: exit $?"; cat "$OUT/$name.json" 2>/dev/null; echo; grep -iE "error|Traceback" "$OUT/$name.log" | head -5
 }

@@ -96,6 +96,25 @@ def _clock_callback(clock: _StepClock):
     return StepClock()
 
 
+GROUPS = {"optim": ("lr", "weight_decay", "warmup_steps", "lr_schedule", "min_lr_ratio"),
+          "distill": ("layer_every", "layer_loss", "layer_weight", "kd_weight", "kd_temperature", "ctc_weight"),
+          "target": ("target", "target_metric", "ref_seconds", "sparsity_tolerance"),
+          "lagrangian": ("log_alpha_lr", "lambda_lr", "lambda_optimizer", "penalty_rho")}
+RENAMED = {"target": "sparsity", "target_metric": "metric", "sparsity_tolerance": "tolerance"}
+
+
+def grouped(flat: dict) -> dict:
+    """The flat search-space keys as the stage modules' argument groups (`optim`, `distill`, ...)."""
+    out: dict = {}
+    for key, value in flat.items():
+        group = next((g for g, keys in GROUPS.items() if key in keys), None)
+        if group is None:
+            out[key] = value
+        else:
+            out.setdefault(group, {})[RENAMED.get(key, key)] = value
+    return out
+
+
 BASE_PRUNE = {
     "target": 0.5,
     "target_metric": "params",
@@ -142,7 +161,7 @@ def run_prune(name: str, root: str, out: Path, teacher: str, steps: int = 700) -
 
     torch.set_num_threads(2)
     from conprune.data.datamodule import LibriSpeechDataModule
-    from conprune.lit.callbacks import SparsityRamp
+    from conprune.lit.callbacks.ramp import SparsityRamp
     from conprune.lit.student import PrunedStudentModule
 
     overrides, ramp, *data_o = PRUNE_VARIANTS[name]
@@ -150,7 +169,7 @@ def run_prune(name: str, root: str, out: Path, teacher: str, steps: int = 700) -
     dm = LibriSpeechDataModule(root=root, **{**BASE_DATA, "val_splits": ("dev-clean", "dev-other"),
                                              **(data_o[0] if data_o else {})})
     model = PrunedStudentModule(
-        teacher_ckpt=teacher, vocab_size=dm.hparams.num_pieces + 1, **{**BASE_PRUNE, **overrides}
+        teacher_ckpt=teacher, vocab_size=dm.hparams.num_pieces + 1, **grouped({**BASE_PRUNE, **overrides})
     )
     trace: list[list[float]] = []
 
@@ -185,7 +204,7 @@ def run_prune(name: str, root: str, out: Path, teacher: str, steps: int = 700) -
     start = time.time()
     trainer.fit(model, datamodule=dm)
     trainer.save_checkpoint(out / f"{name}.ckpt")
-    hold = [abs(row[3] - model.hparams.target) for row in trace if row[0] >= ramp + 100]
+    hold = [abs(row[3] - model.target.sparsity) for row in trace if row[0] >= ramp + 100]
     row = {
         "name": name,
         "model": overrides,
@@ -212,7 +231,7 @@ def run_one(name: str, root: str, out: Path, steps: int) -> None:
     data_o, model_o, trainer_o = VARIANTS[name]
     L.seed_everything(0)
     dm = LibriSpeechDataModule(root=root, **{**BASE_DATA, **data_o})
-    model = TeacherModule(vocab_size=dm.hparams.num_pieces + 1, **{**BASE_MODEL, **model_o})
+    model = TeacherModule(vocab_size=dm.hparams.num_pieces + 1, **grouped({**BASE_MODEL, **model_o}))
     max_steps = trainer_o.get("max_steps", steps)
     trainer = L.Trainer(
         max_steps=max_steps,

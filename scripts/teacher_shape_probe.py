@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from conprune.lit.ctc_module import ctc_loss
+from conprune.lit.checkpoint_io import save_ctc_checkpoint
 from conprune.lit.student import PrunedStudentModule
-from conprune.lit.teacher import build_config
+from conprune.measure.step_ratio import example_batch, prune_step, teacher_step, timed_medians
+from conprune.models.config import build_config
 from conprune.models.conformer import ConformerCTC
 from conprune.pruning.cost import count_macs, count_params
 
@@ -40,75 +39,28 @@ CANDIDATES = {
 }
 
 
-def _teacher_file(model: ConformerCTC, directory: Path, name: str) -> str:
-    path = directory / f"{name}.ckpt"
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
-                "conprune": {"model_config": model.config.to_dict()}}, path)
-    return str(path)
-
-
 def probe(vocab: int, batch: int, frames: int, repeats: int, names: list[str]) -> list[dict]:
     torch.manual_seed(0)
-    steps = {}
+    steps, configs = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, name in enumerate(names):
-            config = build_config("demo", vocab, CANDIDATES[name])
-            teacher = ConformerCTC(config).train()
-            student = PrunedStudentModule(teacher_ckpt=_teacher_file(teacher, Path(tmp), f"c{i}"))
-            student.sparsity_target = 0.3
-            steps[name] = (config, _steps(teacher, student, vocab, batch, frames))
-        times: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in names}
-        for _ in range(2):
-            for _, (teacher_step, prune_step) in steps.values():
-                teacher_step(), prune_step()
-        for _ in range(repeats):
-            for name, (_, (teacher_step, prune_step)) in steps.items():
-                times[name][0].append(_timed(teacher_step))
-                times[name][1].append(_timed(prune_step))
-    base = statistics.median(times[names[0]][0])
+            config = configs[name] = build_config("demo", vocab, CANDIDATES[name])
+            teacher = ConformerCTC(config)
+            path = save_ctc_checkpoint(Path(tmp) / f"c{i}.ckpt", teacher)
+            data = example_batch(config, batch, frames)
+            steps[f"{name}/teacher"] = teacher_step(teacher, data)
+            steps[f"{name}/prune"] = prune_step(PrunedStudentModule(teacher_ckpt=str(path)), data)
+        median = timed_medians(steps, repeats, torch.device("cpu"))
+    base = median[f"{names[0]}/teacher"]
     rows = []
     for name in names:
-        config = steps[name][0]
-        t, p = statistics.median(times[name][0]), statistics.median(times[name][1])
-        rows.append({"candidate": name, "overrides": CANDIDATES[name], "params": count_params(config),
-                     "macs_per_10s": count_macs(config, 1001), "teacher_step_s": round(t, 4),
+        t, p = median[f"{name}/teacher"], median[f"{name}/prune"]
+        rows.append({"candidate": name, "overrides": CANDIDATES[name], "params": count_params(configs[name]),
+                     "macs_per_10s": count_macs(configs[name], 1001), "teacher_step_s": round(t, 4),
                      "prune_step_s": round(p, 4), "teacher_step_vs_today": round(t / base, 3),
                      "prune_step_vs_today_teacher_step": round(p / base, 3),
                      "batch": f"{batch} x {frames} frames", "threads": torch.get_num_threads()})
     return rows
-
-
-def _steps(teacher: ConformerCTC, student: PrunedStudentModule, vocab: int, batch: int, frames: int):
-    feats = torch.randn(batch, frames, teacher.config.input_dim)
-    lengths = torch.full((batch,), frames)
-    labels = max(1, int(teacher.output_lengths(torch.tensor(frames))) // 3)
-    targets = torch.randint(1, vocab, (batch, labels))
-    target_lengths = torch.full((batch,), labels)
-    data = {"features": feats, "lengths": lengths, "targets": targets, "target_lengths": target_lengths}
-    teacher_opt = torch.optim.AdamW(teacher.parameters(), lr=1e-4)
-    student_opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
-    student.train()
-
-    def teacher_step() -> None:
-        out = teacher(feats, lengths)
-        loss, _ = ctc_loss(out.log_probs, out.lengths, targets, target_lengths)
-        teacher_opt.zero_grad()
-        loss.backward()
-        teacher_opt.step()
-
-    def prune_step() -> None:
-        loss = student.compute_losses(data)["total"]
-        student_opt.zero_grad()
-        loss.backward()
-        student_opt.step()
-
-    return teacher_step, prune_step
-
-
-def _timed(step) -> float:
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
 
 
 def main() -> None:

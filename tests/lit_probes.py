@@ -1,4 +1,5 @@
-"""Test-only callbacks and workers that run inside `conprune fit` subprocesses (PYTHONPATH=tests).
+"""Test-only callbacks and workers that run inside `conprune fit` subprocesses (PYTHONPATH=tests),
+the environment those subprocesses get and the `--trainer.callbacks` items that name them.
 
 `StateProbe` dumps what must be identical on every DDP rank (all parameters, log α, λ, the ramp
 value) plus the validation metrics, one file per rank, and checks equality with an all_gather.
@@ -9,7 +10,6 @@ it at a known place. `grad_worker` computes a DDP-averaged gradient for the loss
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -102,16 +102,18 @@ def shard_loss(student, teacher, distiller, batch: dict, ctc_loss, distillation_
     return task + ctc
 
 
-def prepare_corpus(tmp_path: Path, tiny_corpus: Path) -> tuple[Path, Path]:
-    """A prepared copy of the tiny corpus (manifests, tokenizer, CMVN) and a teacher checkpoint,
-    so the ranks of a DDP subprocess never race on preparation."""
-    from test_student import FRONT_END, write_teacher_ckpt
+def subprocess_env() -> dict[str, str]:
+    """Import the probes, one thread per rank (2 ranks share 2 cores), no network for W&B."""
+    path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
 
-    from conprune.data.datamodule import LibriSpeechDataModule
 
-    root = tmp_path / "corpus"
-    shutil.copytree(tiny_corpus, root)
-    dm = LibriSpeechDataModule(root=str(root), num_pieces=40, **FRONT_END)
-    dm.prepare_data()
-    dm.setup("fit")
-    return root, write_teacher_ckpt(tmp_path / "teacher.ckpt", 41, dm)
+def ramp(steps: int) -> str:
+    """A SparsityRamp item (ramp_fraction cleared: list items merge with the YAML's by position)."""
+    return ("{class_path: conprune.lit.callbacks.SparsityRamp, "
+            f"init_args: {{ramp_steps: {steps}, ramp_fraction: null}}}}")
+
+
+def probe(out: Path) -> str:
+    """A `StateProbe` item writing under `out`."""
+    return f"{{class_path: lit_probes.StateProbe, init_args: {{out_dir: {out}}}}}"

@@ -17,8 +17,8 @@ from torch.utils.data import DataLoader
 from conprune.cli import main
 from conprune.errors import ConpruneError
 from conprune.io_atomic import atomic_open, atomic_write_text, ensure_writable_dir
-from conprune.lit.guards import OutputDirsCheck
-from conprune.lit.teacher import build_config
+from conprune.lit.callbacks.guards import OutputDirsCheck
+from conprune.models.config import build_config
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import load_model, save_model
 

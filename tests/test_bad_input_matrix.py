@@ -1,4 +1,4 @@
-"""The bad-input matrix of issue 6: one test per item, asserting the one-line message or the skip count.
+"""The bad-input matrix: one test per item, asserting the one-line message or the skip count.
 
 Every refusal is a `ConpruneError` (printed by the CLI as one `error:` line, exit status 2) that
 names the file or field and the fix; where skipping is right, the skip is counted. Policy for a
@@ -25,10 +25,10 @@ from conprune.data.librispeech import prepare
 from conprune.data.manifest import read_manifest, write_manifest
 from conprune.data.tokenizer import Tokenizer, train_tokenizer
 from conprune.errors import ConpruneError
-from conprune.lit.callbacks import SparsityRamp
+from conprune.lit.callbacks.ramp import SparsityRamp
+from conprune.lit.checkpoint_io import save_ctc_checkpoint
 from conprune.lit.student import PrunedStudentModule
-from conprune.lit.teacher import build_config
-from conprune.models.conformer import ConformerCTC
+from conprune.models.config import build_config
 
 TRAIN = "train-clean-100"
 
@@ -124,13 +124,8 @@ def test_stereo_file_is_kept_and_downmixed(tmp_path):
 
 # -- manifests at training time -------------------------------------------------------------------
 @pytest.fixture()
-def data(tmp_path, tiny_corpus) -> LibriSpeechDataModule:
-    root = tmp_path / "corpus"
-    shutil.copytree(tiny_corpus, root)
-    dm = LibriSpeechDataModule(root=str(root), num_pieces=40, val_splits=("dev-clean",), num_workers=0)
-    dm.prepare_data()
-    dm.setup("fit")
-    return dm
+def data(prepared_copy) -> LibriSpeechDataModule:
+    return prepared_copy(val_splits=("dev-clean",), num_workers=0)
 
 
 def _rewrite(dm: LibriSpeechDataModule, split: str, edit) -> None:
@@ -173,7 +168,7 @@ def test_manifest_whose_audio_moved(data):
 # -- configs --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("key, value, named", [
     ("model.init_args.lrr", 0.1, r"at model \(conprune.lit.teacher.TeacherModule\): Option 'lrr' is not accepted"),
-    ("model.init_args.lr", "fast", r"at model.init_args.lr .*Expected a <class 'float'>. Got value: fast"),
+    ("model.init_args.optim.lr", "fast", r"at model.init_args.optim.lr .*Expected a <class .float.>. Got value: fast"),
     ("data.max_frames", "lots", r"at data.max_frames: Expected a <class 'int'>. Got value: lots"),
     ("trainer.max_stepz", 3, r"does not accept option 'trainer.max_stepz'"),
 ])
@@ -197,27 +192,17 @@ def test_yaml_with_unknown_key_or_wrong_type(tmp_path, capsys, key, value, named
 
 
 # -- checkpoints and tokenizers -------------------------------------------------------------------
-def _teacher_ckpt(path: Path, vocab: int, tokenizer: bytes | None = None, layers: int | None = None) -> Path:
-    torch.manual_seed(0)
-    model = ConformerCTC(build_config("tiny", vocab, {"num_layers": layers} if layers else None))
-    extra = {"model_config": model.config.to_dict()}
-    if tokenizer is not None:
-        extra["tokenizer"] = tokenizer
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "conprune": extra}, path)
-    return path
-
-
 @pytest.mark.parametrize("kind, message", [
     ("vocab", r"checkpoint .*teacher.ckpt has vocabulary 30 but the data's tokenizer gives 41.*data.num_pieces"),
     ("architecture", r"checkpoint .*teacher.ckpt weights do not fit its model config"),
     ("foreign", r"teacher.ckpt is not a conprune checkpoint .*pass a checkpoint written by `conprune fit`"),
 ])
-def test_teacher_checkpoint_of_another_architecture_or_vocab(tmp_path, kind, message):
+def test_teacher_checkpoint_of_another_architecture_or_vocab(tmp_path, tiny_model, kind, message):
     path = tmp_path / "teacher.ckpt"
     if kind == "vocab":
-        _teacher_ckpt(path, 30)
+        save_ctc_checkpoint(path, tiny_model(30))
     elif kind == "architecture":
-        _teacher_ckpt(path, 41)
+        save_ctc_checkpoint(path, tiny_model())
         ckpt = torch.load(path, weights_only=True)
         ckpt["conprune"]["model_config"] = build_config("tiny", 41, {"num_layers": 3}).to_dict()
         torch.save(ckpt, path)
@@ -227,24 +212,26 @@ def test_teacher_checkpoint_of_another_architecture_or_vocab(tmp_path, kind, mes
         PrunedStudentModule(teacher_ckpt=str(path), vocab_size=41)
 
 
-def test_tokenizer_that_does_not_match_the_checkpoint(tmp_path, data):
+def test_tokenizer_that_does_not_match_the_checkpoint(tmp_path, data, tiny_model):
     texts = [" ".join(reversed(r["text"].split())) + " ZEBRA" for r in read_manifest(data.manifest_path(TRAIN))]
     other = Tokenizer(train_tokenizer(texts, tmp_path / "other.model", 40))
     assert other.vocab_size == data.tokenizer.vocab_size and other.model_proto != data.tokenizer.model_proto
-    module = PrunedStudentModule(teacher_ckpt=str(_teacher_ckpt(tmp_path / "teacher.ckpt", 41, other.model_proto)))
+    cmvn = data.cmvn_settings()
+    module = PrunedStudentModule(teacher_ckpt=str(save_ctc_checkpoint(tmp_path / "teacher.ckpt", tiny_model(),
+                                                                      other.model_proto, cmvn)))
     module._trainer = SimpleNamespace(datamodule=data)
     with pytest.raises(ConpruneError, match=r"tokenizer .*unigram40.model is not the one .*teacher.ckpt was "
                                             r"trained with .*use the data.root and data.num_pieces"):
         module.setup("fit")
-    same = PrunedStudentModule(teacher_ckpt=str(_teacher_ckpt(tmp_path / "same.ckpt", 41, data.tokenizer.model_proto)))
+    same = PrunedStudentModule(teacher_ckpt=str(save_ctc_checkpoint(tmp_path / "same.ckpt", tiny_model(),
+                                                                    data.tokenizer.model_proto, cmvn)))
     same._trainer = SimpleNamespace(datamodule=data)
     same.setup("fit")
 
 
 @pytest.mark.parametrize("target", [1.0, 1.5, 0.0, -0.2])
-def test_impossible_target(tmp_path, target):
-    ckpt = _teacher_ckpt(tmp_path / "teacher.ckpt", 41)
+def test_impossible_target(teacher_ckpt, target):
     with pytest.raises(ConpruneError, match=rf"target must be a sparsity fraction in \(0, 1\).*got {target}"):
-        PrunedStudentModule(teacher_ckpt=str(ckpt), target=target)
+        PrunedStudentModule(teacher_ckpt=str(teacher_ckpt), target={"sparsity": target})
     with pytest.raises(ConpruneError, match=rf"SparsityRamp target must be a sparsity fraction.*got {target}"):
         SparsityRamp(target=target)

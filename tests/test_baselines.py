@@ -1,4 +1,4 @@
-"""Issue-5 baselines: magnitude keeps the largest units, random is seeded, and both cut the teacher
+"""Pruning baselines: magnitude keeps the largest units, random is seeded, and both cut the teacher
 to exactly the per-layer shapes of a conprune student file."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import torch
 
 from conprune.errors import ConpruneError
 from conprune.lit.baseline_export import baseline_command
+from conprune.lit.checkpoint_io import save_ctc_checkpoint
 from conprune.models.config import PER_LAYER, ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import load_model, save_model
@@ -22,14 +23,8 @@ DENSE = ConformerConfig(**BASE)
 # A student shape: fewer units everywhere, layer 1's conv and ffn1 removed entirely.
 SMALL = ConformerConfig(**{**BASE, "heads": [2, 1, 3], "ffn1_dim": [10, 0, 0], "ffn2_dim": [5, 24, 1],
                            "conv_channels": [6, 0, 0]})
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# What the teacher checkpoints below carry beside the weights (the baselines copy it to their files).
+TOKENIZER, CMVN = b"spm", {"mean": [0.0] * 40, "std": [1.0] * 40}
 
 
 def dense_model(seed: int = 0) -> ConformerCTC:
@@ -137,17 +132,10 @@ def test_bad_keys_and_counts_refused() -> None:
         kept_from_config(DENSE, ConformerConfig(**{**BASE, "d_model": 16}))
 
 
-def write_teacher(path, model: ConformerCTC) -> None:
-    """A teacher-stage checkpoint in the layout `load_ctc_model` reads, without training."""
-    extra = {"model_config": model.config.to_dict(), "tokenizer": b"spm",
-             "cmvn": {"mean": [0.0] * 40, "std": [1.0] * 40}}
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "conprune": extra}, path)
-
-
 @pytest.mark.parametrize("method", ["magnitude", "random"])
 def test_baseline_command_end_to_end(tmp_path, method: str) -> None:
     teacher = dense_model(seed=3)
-    write_teacher(tmp_path / "teacher.ckpt", teacher)
+    save_ctc_checkpoint(tmp_path / "teacher.ckpt", teacher, TOKENIZER, CMVN)
     torch.manual_seed(4)  # the student file's weights are irrelevant: only its config is read
     save_model(tmp_path / "student.pt", ConformerCTC(SMALL), b"other", None, {"stage": "prune"})
     out = tmp_path / f"{method}.pt"
@@ -175,7 +163,7 @@ def test_baseline_command_end_to_end(tmp_path, method: str) -> None:
 
 
 def test_baseline_command_refuses_foreign_shapes(tmp_path) -> None:
-    write_teacher(tmp_path / "teacher.ckpt", dense_model())
+    save_ctc_checkpoint(tmp_path / "teacher.ckpt", dense_model(), TOKENIZER, CMVN)
     save_model(tmp_path / "other.pt", ConformerCTC(ConformerConfig(**{**BASE, "num_layers": 2, "heads": [1, 1],
                "ffn1_dim": [1, 1], "ffn2_dim": [1, 1], "conv_channels": [1, 1]})))
     with pytest.raises(ConpruneError, match="num_layers=2"):
@@ -195,7 +183,7 @@ def test_dense_baseline_matches_the_student_size_and_trains_as_teacher(tmp_path)
     assert small.num_layers == 2 and small.d_model < 64 and small.heads == [4, 4]
     assert abs(count_params(small) - target) / target < 0.15
     teacher = ConformerCTC(big).eval()
-    write_teacher(tmp_path / "teacher.ckpt", teacher)
+    save_ctc_checkpoint(tmp_path / "teacher.ckpt", teacher, TOKENIZER, CMVN)
     save_model(tmp_path / "student.pt", ConformerCTC(SMALL.replace(vocab_size=13)), None, None, None)
     summary = baseline_command(str(tmp_path / "teacher.ckpt"), str(tmp_path / "student.pt"), "dense",
                                str(tmp_path / "dense.pt"))

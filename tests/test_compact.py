@@ -14,6 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import conprune
 from conprune.errors import ConpruneError
+from conprune.lit.checkpoint_io import save_ctc_checkpoint, save_prune_checkpoint
 from conprune.lit.export import compact_command
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
@@ -37,14 +38,8 @@ CONFIGS = {
 REMOVALS = {"layers.0.mhsa.module": 0.0, "layers.0.ffn1.units": 0.0, "layers.1.ffn2.module": 0.0,
             "layers.1.conv.channels": 0.0, "layers.2.conv.module": 0.0, "layers.2.mhsa.heads": 0.0,
             "layers.3.ffn1.module": 0.0, "layers.3.ffn2.units": 0.0}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# What the stage checkpoints below carry beside the weights (the export copies it to the model file).
+TOKENIZER, CMVN = b"spm", {"mean": [0.0] * 40, "std": [1.0] * 40}
 
 
 def dense_model(cfg: ConformerConfig, seed: int = 0) -> ConformerCTC:
@@ -226,18 +221,6 @@ def test_load_refuses_foreign_and_newer_files(tmp_path) -> None:
         save_model(tmp_path / "bad.pt", dense_model(CONFIGS["batchnorm-none"]), extra={"obj": object()})
 
 
-def write_checkpoint(path, model: ConformerCTC, gates: ConformerGates | None, gate_hparams: dict) -> None:
-    """A checkpoint in the prune (or, without gates, teacher) stage's layout, without training."""
-    state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    extra = {"model_config": model.config.to_dict(), "tokenizer": b"spm",
-             "cmvn": {"mean": [0.0] * 40, "std": [1.0] * 40}}
-    if gates is not None:
-        state.update({f"gates.{k}": v for k, v in gates.state_dict().items()})
-        state["lagrangian.lambda1"] = torch.tensor(0.3)
-        extra.update(stage="prune", kept_counts=gates.kept_counts())
-    torch.save({"state_dict": state, "conprune": extra, "hyper_parameters": {"gates": gate_hparams}}, path)
-
-
 def test_compact_checkpoint_matches_deterministic_student(tmp_path) -> None:
     cfg = CONFIGS["batchnorm-rope"]
     model = dense_model(cfg, seed=8)
@@ -247,7 +230,9 @@ def test_compact_checkpoint_matches_deterministic_student(tmp_path) -> None:
     with torch.no_grad():
         for key in hc:
             hc[key].log_alpha.normal_(0.5, 2.0)
-    write_checkpoint(tmp_path / "prune.ckpt", model, hc, {"beta": 0.5})  # group switches come from the keys
+    # Group switches come from the stored keys; a real checkpoint also holds the multipliers.
+    save_prune_checkpoint(tmp_path / "prune.ckpt", model, hc, TOKENIZER, CMVN, {"beta": 0.5},
+                          {"lagrangian.lambda1": torch.tensor(0.3)})
     summary = compact_command(str(tmp_path / "prune.ckpt"), str(tmp_path / "model.pt"))
     loaded, info = load_model(tmp_path / "model.pt")
     assert summary["compacted"] and summary["params"] == loaded.count_params() < summary["dense_params"]
@@ -257,7 +242,7 @@ def test_compact_checkpoint_matches_deterministic_student(tmp_path) -> None:
     with torch.no_grad():
         assert_same_valid(loaded(x, lengths), model(x, lengths, gates=hc.deterministic()))
 
-    write_checkpoint(tmp_path / "teacher.ckpt", model, None, {})
+    save_ctc_checkpoint(tmp_path / "teacher.ckpt", model, TOKENIZER, CMVN)
     summary = compact_command(str(tmp_path / "teacher.ckpt"), str(tmp_path / "dense.pt"))
     dense, info = load_model(tmp_path / "dense.pt")
     assert not summary["compacted"] and summary["params"] == summary["dense_params"]

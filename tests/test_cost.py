@@ -12,12 +12,10 @@ from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.pruning.cost import (
-    cost_breakdown,
     count_macs,
     count_params,
     expected_macs,
     expected_params,
-    macs_per_second,
     output_frames,
     pruned_config,
     ref_frames,
@@ -54,8 +52,6 @@ def test_params_exact(name: str) -> None:
     cfg = CONFIGS[name]
     model = ConformerCTC(cfg)
     assert count_params(cfg) == sum(p.numel() for p in model.parameters())
-    breakdown = cost_breakdown(cfg, 300)
-    assert {k: int(v["params"]) for k, v in breakdown.items() if v["params"]} == model.param_breakdown()
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -69,14 +65,11 @@ def test_macs_match_flop_counter(name: str, frames: int) -> None:
         model(x, torch.tensor([frames]))
     measured = counter.get_total_flops() / 2
     assert count_macs(cfg, frames) == pytest.approx(measured, rel=0.01)
-    assert sum(v["macs"] for v in cost_breakdown(cfg, frames).values()) == count_macs(cfg, frames)
 
 
 def test_reference_length_and_frames() -> None:
     cfg = CONFIGS["batchnorm-rope"]
     assert ref_frames(10.0) == 1001 and output_frames(1001) == 249 and output_frames(300) == 74
-    assert macs_per_second(cfg) == count_macs(cfg, 1001) / 10.0
-    assert macs_per_second(cfg, 2.0) == count_macs(cfg, 201) / 2.0
     with pytest.raises(ConpruneError, match="at least 7"):
         count_macs(cfg, 6)
     assert output_frames(1001, (2, 2, 2)) == 124 and output_frames(1001, (2, 3)) == 166

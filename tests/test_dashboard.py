@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 
 import torch
-from lit_probes import prepare_corpus
-from test_ddp import ramp
+from lit_probes import ramp
 
 from conprune.cli import run_lightning
-from conprune.lit.dashboard import LABELS, gate_map
+from conprune.lit.callbacks.dashboard import LABELS, gate_map
 
-CONFIG = str(Path(__file__).resolve().parents[1] / "experiments" / "prune.yaml")
 GROUPS = ("train", "val", "loss", "sparsity", "lagrangian")
 
 
@@ -28,21 +25,18 @@ def test_gate_map_fractions():
     assert math.isnan(rows[0][2]) and math.isnan(rows[1][0])  # not gated / absent
 
 
-def test_prune_dashboard_offline(tmp_path, tiny_corpus, monkeypatch):
+def test_prune_dashboard_offline(tmp_path, stage_args, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    root, teacher = prepare_corpus(tmp_path, tiny_corpus)
     out = tmp_path / "run"
     loggers = (f"[{{class_path: lightning.pytorch.loggers.CSVLogger, init_args: {{save_dir: {out}, name: csv}}}}, "
                f"{{class_path: conprune.lit.loggers.WandbLogger, init_args: {{save_dir: {out}, name: prune}}}}]")
-    cli = run_lightning([
-        "fit", "--config", CONFIG, "--data.root", str(root), "--data.num_pieces", "40", "--data.max_frames", "800",
-        "--model.init_args.teacher_ckpt", str(teacher), "--trainer.max_steps", "4",
+    cli = run_lightning(stage_args(
+        "prune", out, "--data.max_frames", "800", "--trainer.max_steps", "4",
         "--trainer.val_check_interval", "4", "--trainer.log_every_n_steps", "1",
-        "--trainer.default_root_dir", str(out), "--trainer.enable_progress_bar", "false",
-        "--trainer.logger", loggers, "--trainer.enable_checkpointing", "false", "--trainer.callbacks",
-        (f"[{ramp(4)}, {{class_path: conprune.lit.dashboard.GateMapDashboard, init_args: {{every_n_steps: 2}}}}, "
-        "{class_path: conprune.lit.dashboard.LearningRates}]")])
+        "--trainer.enable_checkpointing", "false", "--trainer.callbacks",
+        (f"[{ramp(4)}, {{class_path: conprune.lit.callbacks.GateMapDashboard, "
+         "init_args: {every_n_steps: 2}}, {class_path: conprune.lit.callbacks.LearningRates}]"), logger=loggers))
     pngs = sorted(p.name for p in (out / "gate_maps").glob("*.png"))
     assert pngs == ["step000002.png", "step000004.png"]
     assert (out / "gate_maps" / pngs[-1]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

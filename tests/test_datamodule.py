@@ -5,19 +5,14 @@ import shutil
 import pytest
 import torch
 
-from conprune.data.datamodule import LibriSpeechDataModule, _EvalBatches
+from conprune.data.datamodule import LibriSpeechDataModule
+from conprune.data.sampling import EvalBatchSampler
 from conprune.errors import ConpruneError
 
 
 @pytest.fixture()
-def datamodule(tmp_path, tiny_corpus):
-    root = tmp_path / "corpus"
-    shutil.copytree(tiny_corpus, root)
-    dm = LibriSpeechDataModule(root=str(root), num_pieces=40, max_frames=600, num_workers=0,
-                               cache_features=True, freq_warp=0.1)
-    dm.prepare_data()
-    dm.setup("fit")
-    return dm
+def datamodule(prepared_copy):
+    return prepared_copy(max_frames=600, num_workers=0, cache_features=True, freq_warp=0.1)
 
 
 def test_train_batches_and_cache(datamodule):
@@ -40,7 +35,7 @@ def test_eval_loaders_are_unaugmented_and_deterministic(datamodule):
 
 def test_eval_batches_split_over_ranks_without_duplicates():
     lengths = [50, 400, 120, 300, 90, 220, 310, 75, 180]
-    ranks = [list(_EvalBatches(lengths, 500, r, 2)) for r in range(2)]
+    ranks = [list(EvalBatchSampler(lengths, 500, r, 2)) for r in range(2)]
     seen = [i for r in ranks for batch in r for i in batch]
     assert sorted(seen) == list(range(len(lengths)))
 

@@ -7,7 +7,6 @@ user would. `lit_probes.StateProbe` writes each rank's state for comparison.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -15,25 +14,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from lit_probes import prepare_corpus
+from lit_probes import probe, ramp, subprocess_env
 
 from conprune.cli import run_lightning
 
-TESTS = Path(__file__).resolve().parent
-EXPERIMENTS = TESTS.parent / "experiments"
 DDP = ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
-DATA = ["--data.num_pieces", "40", "--data.max_frames", "250", "--data.eval_max_frames", "150",
-        "--data.num_workers", "0"]
-
-
-def subprocess_env() -> dict[str, str]:
-    """Import the probes, one thread per rank (2 ranks share 2 cores), no network for W&B."""
-    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+DATA = ["--data.max_frames", "250", "--data.eval_max_frames", "150", "--data.num_workers", "0"]
 
 
 def conprune_fit(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "conprune", "fit", *args], env=subprocess_env(), check=False,
+    proc = subprocess.run([sys.executable, "-m", "conprune", *args], env=subprocess_env(), check=False,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
@@ -43,23 +33,8 @@ def callbacks(*items: str) -> list[str]:
     return ["--trainer.callbacks", "[" + ", ".join(items) + "]"]
 
 
-def ramp(steps: int) -> str:
-    """A SparsityRamp item (ramp_fraction cleared: list items merge with the YAML's by position)."""
-    return ("{class_path: conprune.lit.callbacks.SparsityRamp, "
-            f"init_args: {{ramp_steps: {steps}, ramp_fraction: null}}}}")
-
-
-def probe(out: Path) -> str:
-    return f"{{class_path: lit_probes.StateProbe, init_args: {{out_dir: {out}}}}}"
-
-
 def ranks(out: Path) -> tuple[dict, dict]:
     return tuple(torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1))
-
-
-@pytest.fixture()
-def corpus(tmp_path, tiny_corpus):
-    return prepare_corpus(tmp_path, tiny_corpus)
 
 
 def assert_replicas_identical(out: Path, steps: int) -> tuple[dict, dict]:
@@ -70,18 +45,14 @@ def assert_replicas_identical(out: Path, steps: int) -> tuple[dict, dict]:
     return r0, r1
 
 
-def test_prune_ddp_replicas_and_global_wer(tmp_path, corpus):
+def test_prune_ddp_replicas_and_global_wer(tmp_path, stage_args):
     """3 prune steps on 2 ranks: gates, λ, ramp identical; corpus WER/loss equal a 1-process validate."""
-    root, teacher = corpus
     out = tmp_path / "run"
-    conprune_fit(["--config", str(EXPERIMENTS / "prune.yaml"), "--data.root", str(root), *DATA, *DDP,
-                  "--model.init_args.teacher_ckpt", str(teacher), "--trainer.max_steps", "3",
-                  "--trainer.val_check_interval", "3", "--trainer.log_every_n_steps", "1",
-                  "--trainer.default_root_dir", str(out), "--trainer.enable_progress_bar", "false",
-                  "--trainer.logger", "false",
-                  *callbacks(ramp(6),
-                             "{class_path: lightning.pytorch.callbacks.ModelCheckpoint, "
-                             f"init_args: {{dirpath: {out}/ckpt, save_last: true}}}}", probe(out / "ddp"))])
+    conprune_fit(stage_args("prune", out, *DATA, *DDP, "--trainer.max_steps", "3",
+                            "--trainer.val_check_interval", "3", "--trainer.log_every_n_steps", "1",
+                            *callbacks(ramp(6), "{class_path: lightning.pytorch.callbacks.ModelCheckpoint, "
+                                       f"init_args: {{dirpath: {out}/ckpt, save_last: true}}}}",
+                                       probe(out / "ddp"))))
     r0, r1 = assert_replicas_identical(out / "ddp", 3)
     assert torch.equal(r0["log_alpha"], r1["log_alpha"]) and torch.equal(r0["lambda"], r1["lambda"])
     assert r0["lambda"].abs().sum() > 0  # λ moved, identically on both ranks
@@ -89,10 +60,8 @@ def test_prune_ddp_replicas_and_global_wer(tmp_path, corpus):
     shared = {k: v for k, v in r0["metrics"].items() if k.split("/")[0] in ("val", "sparsity", "lagrangian")}
     assert "val/wer" in shared and shared == {k: r1["metrics"][k] for k in shared}  # train/, loss/: per rank
 
-    run_lightning(["validate", "--config", str(EXPERIMENTS / "prune.yaml"), "--data.root", str(root), *DATA,
-                   "--model.init_args.teacher_ckpt", str(teacher), "--trainer.logger", "false",
-                   "--trainer.default_root_dir", str(out), "--trainer.enable_progress_bar", "false",
-                   "--ckpt_path", str(out / "ckpt" / "last.ckpt"), *callbacks(probe(out / "single"))])
+    run_lightning(stage_args("prune", out, *DATA, "--ckpt_path", str(out / "ckpt" / "last.ckpt"),
+                             *callbacks(probe(out / "single")), verb="validate"))
     single = torch.load(out / "single" / "rank0.pt", weights_only=False)
     assert single["world"] == 1
     for name in ("val/wer", "val/wer/dev-clean", "val/wer/dev-other"):
@@ -118,7 +87,7 @@ def test_ddp_gradient_equals_union_batch_gradient(tmp_path):
 
     from conprune.lit.ctc_module import ctc_loss
     from conprune.lit.distillation import distillation_losses
-    from conprune.lit.teacher import build_config
+    from conprune.models.config import build_config
     from conprune.models.conformer import ConformerCTC
     from conprune.pruning.distill import LayerDistiller
 
@@ -155,34 +124,21 @@ def _grad_worker(rank: int, world: int, batch_file: str, port: int, out_dir: str
     grad_worker(rank, world, batch_file, port, out_dir)
 
 
-def test_teacher_ddp_replicas_identical(tmp_path, corpus):
-    """2 teacher steps on 2 ranks: no unused parameters, identical weights."""
-    root, _ = corpus
+def test_teacher_ddp_replicas_identical(tmp_path, stage_args, prepared_copy):
+    """2 teacher steps on 2 ranks: no unused parameters, identical weights. On its own corpus: the
+    teacher stage prepares whatever its data settings miss."""
     out = tmp_path / "run"
-    conprune_fit(["--config", str(EXPERIMENTS / "teacher.yaml"), "--data.root", str(root), *DATA, *DDP,
-                  "--model.init_args.preset", "tiny", "--trainer.max_steps", "2", "--trainer.limit_val_batches", "0",
-                  "--trainer.default_root_dir", str(out), "--trainer.logger", "false",
-                  "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
-                  *callbacks(probe(out / "ddp"))])
+    conprune_fit(stage_args("teacher", out, *DATA, *DDP, "--trainer.max_steps", "2",
+                            "--trainer.limit_val_batches", "0", "--trainer.enable_checkpointing", "false",
+                            *callbacks(probe(out / "ddp")), root=prepared_copy().root))
     assert_replicas_identical(out / "ddp", 2)
 
 
-def test_finetune_ddp_replicas_identical(tmp_path, corpus):
-    """2 finetune steps of a compact student (one FFN and one MHSA removed) next to a frozen teacher."""
-    from conprune.lit.checkpoint_io import load_ctc_model
-    from conprune.models.package import save_model
-    from conprune.pruning.compact import compact
-
-    root, teacher_ckpt = corpus
-    teacher, extra = load_ctc_model(str(teacher_ckpt), 41)
-    gates = {"layers.0.ffn1.module": torch.tensor(0.0), "layers.1.mhsa.module": torch.tensor(0.0)}
-    student = save_model(tmp_path / "student.pt", compact(teacher, gates), extra["tokenizer"], extra["cmvn"],
-                         {"dense_config": teacher.config.to_dict()})
+def test_finetune_ddp_replicas_identical(tmp_path, stage_args, compact_student):
+    """2 finetune steps of a compact student (FFN, MHSA and FFN units removed) next to a frozen teacher."""
     out = tmp_path / "run"
-    conprune_fit(["--config", str(EXPERIMENTS / "finetune.yaml"), "--data.root", str(root), *DATA, *DDP,
-                  "--model.init_args.student_model", str(student), "--model.init_args.teacher_ckpt", str(teacher_ckpt),
-                  "--trainer.max_steps", "2", "--trainer.limit_val_batches", "0",
-                  "--trainer.default_root_dir", str(out), "--trainer.logger", "false",
-                  "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false",
-                  *callbacks(probe(out / "ddp"))])
+    conprune_fit(stage_args("finetune", out, *DATA, *DDP, "--model.init_args.student_model",
+                            str(compact_student), "--trainer.max_steps", "2",
+                            "--trainer.limit_val_batches", "0",
+                            "--trainer.enable_checkpointing", "false", *callbacks(probe(out / "ddp"))))
     assert_replicas_identical(out / "ddp", 2)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conprune.eval.voices import to_markdown, wer_table
+from conprune.report.voices import to_markdown, wer_table
 
 
 def test_wer_by_voice(tmp_path):

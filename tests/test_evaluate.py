@@ -1,7 +1,6 @@
 """`conprune evaluate`, `conprune transcribe` and the bench pieces on a tiny model and corpus."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -9,34 +8,21 @@ import soundfile as sf
 import torch
 
 from conprune.cli import main
-from conprune.data.datamodule import LibriSpeechDataModule
 from conprune.data.manifest import read_manifest
-from conprune.eval.bench import bench_table, compact_vs_teacher, data_realtime_factor
-from conprune.eval.latency import dense_vs_torchaudio
-from conprune.lit.teacher import build_config
-from conprune.models.config import ConformerConfig
-from conprune.models.conformer import ConformerCTC
-from conprune.models.package import save_model
+from conprune.lit.export import compact_command
+from conprune.measure.bench import compact_vs_teacher, data_realtime_factor
+from conprune.measure.latency import dense_vs_torchaudio
+from conprune.models.config import ConformerConfig, build_config
+from conprune.report.bench_table import bench_table
 
 
-@pytest.fixture()
-def packaged(tmp_path, tiny_corpus):
-    """(corpus root, model file, teacher-format checkpoint) sharing one tokenizer and CMVN."""
-    root = tmp_path / "corpus"
-    shutil.copytree(tiny_corpus, root)
-    dm = LibriSpeechDataModule(root=str(root), num_pieces=40)
-    dm.prepare_data()
-    dm.setup("fit")
-    torch.manual_seed(0)
-    model = ConformerCTC(build_config("tiny", 41, {"dropout": 0.0, "attn_dropout": 0.0}))
-    cmvn = {"mean": dm.cmvn.mean.tolist(), "std": dm.cmvn.std.tolist()}
-    path = save_model(tmp_path / "model.pt", model, dm.tokenizer.model_proto, cmvn,
-                      {"dense_config": model.config.to_dict()})
-    ckpt = tmp_path / "teacher.ckpt"
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
-                "conprune": {"model_config": model.config.to_dict(), "tokenizer": dm.tokenizer.model_proto,
-                             "cmvn": cmvn}}, ckpt)
-    return root, path, ckpt
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory, prepared_corpus, teacher_ckpt):
+    """(corpus root, model file, teacher checkpoint): the model file is the teacher's dense export
+    (`conprune compact` of a teacher checkpoint), so both carry one tokenizer, CMVN and front end."""
+    model_file = tmp_path_factory.mktemp("packaged") / "model.pt"
+    compact_command(str(teacher_ckpt), str(model_file))
+    return prepared_corpus.root, model_file, teacher_ckpt
 
 
 def test_evaluate_writes_every_measure(packaged, tmp_path, capsys):

@@ -1,20 +1,16 @@
 """Cepstral liftering and utterance CMN: the math, and that every path that makes features agrees."""
 
 import json
-import shutil
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from conprune.data.datamodule import LibriSpeechDataModule
 from conprune.data.features import GlobalCMVN, LogMel, cepstral_smoother, front_end, load_audio
 from conprune.data.manifest import read_manifest
 from conprune.errors import ConpruneError
-from conprune.eval.transcribe import Transcriber
+from conprune.inference.transcribe import Transcriber
 from conprune.lit.checkpoint_io import check_same_front_end
-from conprune.lit.teacher import build_config
-from conprune.models.conformer import ConformerCTC
 from conprune.models.package import load_model, save_model
 
 
@@ -55,13 +51,9 @@ def test_front_end_reads_old_and_new_cmvn_dicts():
 
 
 @pytest.fixture()
-def liftered(tmp_path, tiny_corpus):
-    root = tmp_path / "corpus"
-    shutil.copytree(tiny_corpus, root)
-    dm = LibriSpeechDataModule(root=str(root), num_pieces=40, lifter=20, utterance_cmn=True)
-    dm.prepare_data()
-    dm.setup("fit")
-    return dm
+def liftered(prepared_copy):
+    """Prepared with explicit settings (not the stages', which may change), in its own copy."""
+    return prepared_copy(lifter=20, utterance_cmn=True)
 
 
 def test_datamodule_features_and_stats_use_the_lifter(liftered):
@@ -76,12 +68,9 @@ def test_datamodule_features_and_stats_use_the_lifter(liftered):
     assert dataset[0]["features"].mean(0).abs().max() < 1e-4
 
 
-def test_model_file_carries_the_front_end_to_transcription(liftered, tmp_path):
+def test_model_file_carries_the_front_end_to_transcription(liftered, tmp_path, tiny_model):
     dm = liftered
-    torch.manual_seed(0)
-    model = ConformerCTC(build_config("tiny", 41, {"dropout": 0.0, "attn_dropout": 0.0}))
-    cmvn = {"mean": dm.cmvn.mean, "std": dm.cmvn.std, **dm.front_end}
-    path = save_model(tmp_path / "model.pt", model, dm.tokenizer.model_proto, cmvn)
+    path = save_model(tmp_path / "model.pt", tiny_model(), dm.tokenizer.model_proto, dm.cmvn_settings())
     loaded, info = load_model(path)
     assert info["cmvn"]["lifter"] == 20 and info["cmvn"]["utterance_cmn"] is True
     row = read_manifest(dm.manifest_path("dev-clean"))[0]

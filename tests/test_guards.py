@@ -11,8 +11,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from conprune.errors import ConpruneError
+from conprune.lit.callbacks.guards import NonFiniteGuard, OutputDirsCheck, ValidateLastStep, default_callbacks
 from conprune.lit.ctc_module import CtcModule, ctc_loss
-from conprune.lit.guards import NonFiniteGuard, OutputDirsCheck, ValidateLastStep, default_callbacks
 
 
 class Toy(L.LightningModule):
@@ -67,7 +67,7 @@ def test_skipped_step_leaves_the_weights_untouched(tmp_path):
 def test_k_in_a_row_stops_with_a_clear_message(tmp_path):
     module = Toy(nan_loss=set(range(100)))
     with pytest.raises(ConpruneError, match=r"3 optimizer steps in a row had a non-finite loss or gradient .*"
-                                            r"lower model.init_args.lr.*resume from the last checkpoint"):
+                                            r"lower model.init_args.optim.lr.*resume from the last checkpoint"):
         _fit(module, tmp_path, 20, NonFiniteGuard(max_consecutive=3))
 
 

@@ -1,4 +1,6 @@
-"""The real-LibriSpeech recipe overlays parse into complete configs for every stage."""
+"""Stage configs parse into complete configs: every stage reads the shared experiments/data.yaml
+(the feature settings later stages check against the teacher), and the real-LibriSpeech recipe
+overlays apply on top."""
 
 from pathlib import Path
 
@@ -37,3 +39,32 @@ def test_100h_overlay(capsys):
     assert config["data"]["num_pieces"] == 256
     assert config["model"]["init_args"]["preset"] == "small"
     assert config["model"]["init_args"]["model_overrides"] == {"dropout": 0.1, "attn_dropout": 0.1}
+
+
+@pytest.mark.parametrize("stage, own", [("teacher.yaml", {"speed_perturb": [0.9, 1.0, 1.1]}),
+                                        ("prune.yaml", {}), ("finetune.yaml", {})])
+def test_stage_reads_the_shared_data_block(capsys, stage, own):
+    expected = {**yaml.safe_load((EXP / "data.yaml").read_text())["data"], **own}
+    data = _printed(capsys, stage)["data"]
+    assert {k: data[k] for k in expected} == expected
+
+
+def test_bases_are_merged_first_and_checked(tmp_path, capsys):
+    """`bases:` puts the named configs before the file (relative to it), each once; a missing or
+    circular base is one error line naming the file."""
+    from conprune.errors import ConpruneError
+    from conprune.lit.config_files import expand_bases
+
+    (tmp_path / "a.yaml").write_text("data:\n  num_pieces: 7\n")
+    (tmp_path / "b.yaml").write_text("bases: [a.yaml]\ndata:\n  max_frames: 9\n")
+    (tmp_path / "c.yaml").write_text("bases: [a.yaml, b.yaml]\n")
+    a, b, c = (str(tmp_path / f"{n}.yaml") for n in "abc")
+    assert expand_bases(["fit", "--config", c, "--x", "1"]) == ["fit", "--config", a, "--config", b, "--config", c,
+                                                                 "--x", "1"]
+    assert expand_bases([f"--config={b}"]) == ["--config", a, "--config", b]
+    (tmp_path / "d.yaml").write_text("bases: [missing.yaml]\n")
+    with pytest.raises(ConpruneError, match="d.yaml: base config .*missing.yaml not found"):
+        expand_bases(["--config", str(tmp_path / "d.yaml")])
+    (tmp_path / "e.yaml").write_text("bases: [e.yaml]\n")
+    with pytest.raises(ConpruneError, match="e.yaml: its 'bases' include itself"):
+        expand_bases(["--config", str(tmp_path / "e.yaml")])

@@ -10,18 +10,9 @@ import torch
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig, preset
 from conprune.models.conformer import ConformerCTC, MaskedBatchNorm1d
-from conprune.models.ctc import beam_search, greedy_decode
+from conprune.models.ctc import greedy_decode
 
 ATOL = 1e-5
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded; OpenMP spinning on a busy 2-core box costs 100×."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny_config(**kw) -> ConformerConfig:
@@ -262,14 +253,3 @@ def test_greedy_decode() -> None:
     log_probs = torch.nn.functional.one_hot(paths, 6).float().log()
     assert greedy_decode(log_probs, torch.tensor([9, 9, 4])) == [[1, 1, 2, 3], [], [2, 2]]
     assert greedy_decode(log_probs, torch.tensor([9, 9, 9]), blank=5) == [[1, 0, 1, 2, 0, 3], [0], [2, 0, 2]]
-
-
-def test_beam_search_unavailable_is_a_user_error() -> None:
-    try:
-        import flashlight.lib.text  # noqa: F401
-    except ImportError:
-        with pytest.raises(ConpruneError, match="beam search is unavailable"):
-            beam_search(torch.zeros(1, 5, 3).log_softmax(-1), torch.tensor([5]), ["<b>", "a", "b"])
-    else:
-        hyp = beam_search(torch.tensor([[[0.0, -9, -9], [-9, 0.0, -9]]]), torch.tensor([2]), ["<b>", "a", "b"])
-        assert hyp == [[1]]

@@ -3,7 +3,7 @@
 import pytest
 
 from conprune.errors import ConpruneError
-from conprune.eval.readme import replace_section
+from conprune.report.readme_block import replace_section
 
 
 def test_replace_section_keeps_the_rest():
@@ -18,17 +18,18 @@ def test_replace_section_keeps_the_rest():
 def test_comparison_section_reads_results(tmp_path):
     import json
 
-    from conprune.eval.readme import comparison_section
+    from conprune.report.readme_block import comparison_section
 
-    path = tmp_path / "results.json"
+    path = tmp_path / "mine" / "results.json"
+    path.parent.mkdir()
     path.write_text(json.dumps({"wer": {"dev-clean": 0.25, "test-other": 0.5}, "params": 2_000_000,
                                 "macs_per_utterance": 6e8}))
-    text = comparison_section((("mine", str(path)), ("absent", str(tmp_path / "none.json"))))
+    text = comparison_section(tmp_path, (("mine", "mine"), ("absent", "none")))
     assert "| mine | 2.00 M | 0.60 G | 25.0 % | – | – | 50.0 % |" in text and "absent" not in text
 
 
 def test_pooled_wer_is_word_weighted():
-    from conprune.eval.demo_summary import pooled
+    from conprune.report.summary import pooled
 
     wer = {"a": 0.5, "b": 0.1}
     assert pooled(wer, {"a": 100, "b": 300}, ("a", "b")) == pytest.approx((50 + 30) / 400)

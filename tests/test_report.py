@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conprune.errors import ConpruneError
-from conprune.eval.runs import DEMO_RUNS, discover_runs, parse_run_name, refs_from_specs
+from conprune.report.runs import DEMO_RUNS, discover_runs, parse_run_name, refs_from_specs
 
 SPLITS = ("dev-clean", "dev-other", "test-clean", "test-other")
 
@@ -74,7 +74,7 @@ def test_discovery_skips_missing_runs(tree: Path, caplog):
 
 
 def test_table_rows(tree: Path):
-    from conprune.eval.report import collect, markdown_table
+    from conprune.report.report import collect, markdown_table
 
     rows = collect(tree / "runs", [], tree / "data", tree / "bench.json")
     table = markdown_table(rows).splitlines()
@@ -89,7 +89,8 @@ def test_table_rows(tree: Path):
 
 
 def test_report_writes_plots_markdown_and_readme(tree: Path):
-    from conprune.eval.report import PLOTS, collect, collect_curves, kept_maps, training_steps, write_report
+    from conprune.report.readme_block import regenerate
+    from conprune.report.report import PLOTS, collect, collect_curves, kept_maps, training_steps, write_report
 
     rows = collect(tree / "runs", [], tree / "data", tree / "bench.json")
     curves = collect_curves(tree / "runs")
@@ -98,10 +99,15 @@ def test_report_writes_plots_markdown_and_readme(tree: Path):
     assert training_steps(tree / "runs") == {"prune": 20}
     readme = tree / "README.md"
     readme.write_text("# x\n<!-- report:begin -->\nold\n<!-- report:end -->\ntail\n")
-    images = write_report(rows, curves, {"prune": 20}, tree / "results/demo", readme)
+    images = write_report(rows, curves, {"prune": 20}, tree / "results/demo")
     for name, file in PLOTS.items():
         assert images[name] == tree / "results/demo" / file
         assert images[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((tree / "results/demo/summary.json").read_text())
+    assert [r["method"] for r in summary] == [r["method"] for r in rows] and "kept" not in summary[0]
+    assert readme.read_text().count("old") == 1  # the stages never touch the README
+    assert regenerate(readme, ["report", "bench"], tree / "runs", tree / "results/demo",
+                      tree / "missing.json") == ["report"]
     text = readme.read_text()
     assert "old" not in text and "| conprune | params50 |" in text and text.endswith("tail\n")
     assert "![test WER vs parameters, all methods](results/demo/pareto_wer_params.png)" in text
@@ -124,7 +130,7 @@ def test_cli_report_logs_to_wandb_offline(tree: Path, monkeypatch):
 
 
 def test_wandb_disabled_logs_nothing(tmp_path: Path, monkeypatch):
-    from conprune.eval.report_wandb import log_report
+    from conprune.report.wandb_tables import log_report
 
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert log_report([], {}, {}, tmp_path / "wb") is None
@@ -132,7 +138,7 @@ def test_wandb_disabled_logs_nothing(tmp_path: Path, monkeypatch):
 
 
 def test_report_with_no_runs_writes_nothing(tmp_path: Path):
-    from conprune.eval.report import main
+    from conprune.cli import main
 
-    main(["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--no-wandb"])
+    main(["report", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--no-wandb"])
     assert not (tmp_path / "out").exists()

@@ -5,7 +5,7 @@ What has to survive the kill: weights, log α and λ (state_dict), the optimizer
 ramp (`SparsityRamp` state + global step), the sampler's position inside the epoch (datamodule
 state: batches the trainer processed, not what a prefetching worker pulled) and the RNG states
 (`RngState`: gate noise). Augmentation is off so the data is deterministic too (see
-conprune/lit/resume.py for why augmentation noise cannot be replayed exactly).
+conprune/lit/callbacks/rng.py for why augmentation noise cannot be replayed exactly).
 """
 
 from __future__ import annotations
@@ -15,32 +15,29 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from lit_probes import prepare_corpus
-from test_ddp import probe, ramp, subprocess_env
+from lit_probes import probe, ramp, subprocess_env
 
 from conprune.cli import run_lightning
 
-CONFIG = str(Path(__file__).resolve().parents[1] / "experiments" / "prune.yaml")
 STEPS, KILL_AT = 10, 4
 
 
-def fit_args(root: Path, teacher: Path, out: Path, *extra: str) -> list[str]:
+def fit_args(stage_args: Callable[..., list[str]], out: Path, *extra: str) -> list[str]:
     """A deterministic tiny prune fit: 1 data worker (it prefetches), validation at step 5."""
     checkpoint = ("{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: "
                   f"{{dirpath: {out}/ckpt, filename: 'step{{step}}', monitor: null, save_top_k: -1, "
                   "every_n_train_steps: 1, save_last: true, auto_insert_metric_name: false}}")
-    return ["fit", "--config", CONFIG, "--data.root", str(root), "--data.num_pieces", "40",
-            "--data.max_frames", "250", "--data.eval_max_frames", "400", "--data.num_workers", "1",
-            "--data.freq_masks", "0", "--data.time_masks", "0", "--data.freq_warp", "0.0",
-            "--model.init_args.teacher_ckpt", str(teacher), "--trainer.max_steps", str(STEPS),
-            "--trainer.val_check_interval", "5", "--trainer.deterministic", "true",
-            "--trainer.default_root_dir", str(out), "--trainer.enable_progress_bar", "false",
-            "--trainer.logger", "false", "--trainer.callbacks",
-            "[" + ", ".join([ramp(8), checkpoint, probe(out / "probe"), *extra]) + "]"]
+    return stage_args("prune", out, "--data.max_frames", "250", "--data.eval_max_frames", "400",
+                      "--data.num_workers", "1", "--data.freq_masks", "0", "--data.time_masks", "0",
+                      "--data.freq_warp", "0.0", "--trainer.max_steps", str(STEPS),
+                      "--trainer.val_check_interval", "5", "--trainer.deterministic", "true",
+                      "--trainer.callbacks",
+                      "[" + ", ".join([ramp(8), checkpoint, probe(out / "probe"), *extra]) + "]")
 
 
 def final_state(out: Path) -> tuple[dict, dict]:
@@ -49,13 +46,12 @@ def final_state(out: Path) -> tuple[dict, dict]:
     return probe_state, ckpt
 
 
-def test_kill9_mid_ramp_then_resume_matches_uninterrupted(tmp_path, tiny_corpus):
-    root, teacher = prepare_corpus(tmp_path, tiny_corpus)
-    run_lightning(fit_args(root, teacher, tmp_path / "straight"))
+def test_kill9_mid_ramp_then_resume_matches_uninterrupted(tmp_path, stage_args):
+    run_lightning(fit_args(stage_args, tmp_path / "straight"))
 
     out, marker = tmp_path / "killed", tmp_path / "parked"
     kill_point = f"{{class_path: lit_probes.KillPoint, init_args: {{step: {KILL_AT}, marker: {marker}}}}}"
-    proc = subprocess.Popen([sys.executable, "-m", "conprune", *fit_args(root, teacher, out, kill_point)],
+    proc = subprocess.Popen([sys.executable, "-m", "conprune", *fit_args(stage_args, out, kill_point)],
                             env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 180
@@ -78,7 +74,7 @@ def test_kill9_mid_ramp_then_resume_matches_uninterrupted(tmp_path, tiny_corpus)
     assert "RngState" in killed["callbacks"]
     assert not (out / "probe").exists()
 
-    run_lightning(fit_args(root, teacher, out) + ["--ckpt_path", "last"])
+    run_lightning(fit_args(stage_args, out) + ["--ckpt_path", "last"])
     straight, straight_ckpt = final_state(tmp_path / "straight")
     resumed, resumed_ckpt = final_state(out)
     assert resumed["global_step"] == straight["global_step"] == STEPS
@@ -113,3 +109,17 @@ def test_datamodule_position_is_what_the_trainer_processed():
     resumed = DynamicBucketBatchSampler([100] * 40, 200, num_replicas=1, rank=0)
     resumed.load_state_dict(state)
     assert list(resumed) == list(DynamicBucketBatchSampler([100] * 40, 200, num_replicas=1, rank=0))[4:]
+
+
+def test_every_stage_module_records_its_class(teacher_ckpt, compact_student):
+    """`--ckpt_path` re-reads a checkpoint's hyperparameters into the `model` entry (class_path +
+    init_args), which needs the class: a module that does not record it cannot be resumed or tested."""
+    from conprune.lit.finetune import FinetuneModule
+    from conprune.lit.student import PrunedStudentModule
+    from conprune.lit.teacher import TeacherModule
+
+    modules = [TeacherModule(preset="tiny", vocab_size=41),
+               PrunedStudentModule(teacher_ckpt=str(teacher_ckpt)),
+               FinetuneModule(student_model=str(compact_student), teacher_ckpt=str(teacher_ckpt))]
+    for module in modules:
+        assert module.hparams["_class_path"] == f"{type(module).__module__}.{type(module).__name__}"

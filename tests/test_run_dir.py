@@ -1,6 +1,5 @@
 """`--run_dir` moves every output of a stage; `ramp_fraction` scales the sparsity ramp with max_steps."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -8,10 +7,8 @@ from jsonargparse import Namespace
 
 from conprune.cli import run_lightning
 from conprune.errors import ConpruneError
-from conprune.lit.callbacks import SparsityRamp
+from conprune.lit.callbacks.ramp import SparsityRamp
 from conprune.lit.run_dir import relocate_run
-
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
 def _config() -> Namespace:
@@ -58,16 +55,12 @@ def test_ramp_fraction_follows_max_steps():
         SparsityRamp(ramp_fraction=1.5)
 
 
-def test_fit_writes_everything_under_run_dir(tmp_path, tiny_corpus, monkeypatch):
+def test_fit_writes_everything_under_run_dir(tmp_path, stage_args, corpus_copy, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    root = tmp_path / "corpus"
-    shutil.copytree(tiny_corpus, root)
     run = tmp_path / "elsewhere" / "teacher-x"
-    run_lightning(["fit", "--config", str(EXPERIMENTS / "teacher.yaml"), "--run_dir", str(run),
-                   "--data.root", str(root), "--data.num_pieces", "40", "--model.init_args.preset", "tiny",
-                   "--model.init_args.model_overrides", "{}", "--trainer.max_steps", "2",
-                   "--trainer.val_check_interval", "2", "--trainer.limit_val_batches", "1",
-                   "--trainer.enable_progress_bar", "false"])
+    run_lightning(stage_args("teacher", None, "--run_dir", str(run), "--model.init_args.model_overrides",
+                             "{}", "--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
+                             "--trainer.limit_val_batches", "1", root=corpus_copy, logger=None))
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert list((run / "csv").rglob("metrics.csv"))
     assert not Path("runs/teacher-x").exists()

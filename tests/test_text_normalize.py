@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conprune.data.text_normalize import (
+from conprune.corpus.text_normalize import (
     expand_abbreviations,
     normalize_transcript,
     number_to_words,

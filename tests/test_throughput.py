@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,36 +11,29 @@ import torch
 from conprune.cli import run_lightning
 from conprune.lit.teacher import TeacherModule
 
-CONFIG = str(Path(__file__).resolve().parents[1] / "experiments" / "teacher.yaml")
-
 
 @pytest.fixture()
-def root(tmp_path, tiny_corpus) -> Path:
-    shutil.copytree(tiny_corpus, tmp_path / "corpus")
-    return tmp_path / "corpus"
+def teacher_fit(tmp_path, stage_args, corpus_copy):
+    """`teacher_fit(*extra)`: a tiny teacher fit without validation, checkpoints or logs, on its own
+    corpus (the teacher stage prepares whatever its data settings miss)."""
+    return lambda *extra: run_lightning(stage_args(
+        "teacher", tmp_path / "run", "--data.max_frames", "400", "--trainer.val_check_interval", "1000",
+        "--trainer.limit_val_batches", "0", "--trainer.callbacks", "[]",
+        "--trainer.enable_checkpointing", "false", *extra, root=corpus_copy))
 
 
-def teacher_fit(root: Path, out: Path, *extra: str):
-    return run_lightning(["fit", "--config", CONFIG, "--data.root", str(root), "--data.num_pieces", "40",
-                          "--data.max_frames", "400", "--model.init_args.preset", "tiny",
-                          "--trainer.val_check_interval", "1000", "--trainer.limit_val_batches", "0",
-                          "--trainer.default_root_dir", str(out), "--trainer.logger", "false",
-                          "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
-                          "--trainer.enable_progress_bar", "false", *extra])
-
-
-def test_gradient_accumulation(root, tmp_path):
-    cli = teacher_fit(root, tmp_path / "run", "--trainer.max_steps", "2", "--trainer.accumulate_grad_batches", "2")
+def test_gradient_accumulation(teacher_fit):
+    cli = teacher_fit("--trainer.max_steps", "2", "--trainer.accumulate_grad_batches", "2")
     assert cli.trainer.global_step == 2
     assert cli.trainer.fit_loop.epoch_loop._batches_that_stepped == 2
     assert cli.trainer.fit_loop.total_batch_idx + 1 == 4  # two batches per optimizer step
 
 
-def test_bf16_mixed_on_cpu_with_throughput_summary(root, tmp_path):
+def test_bf16_mixed_on_cpu_with_throughput_summary(teacher_fit, tmp_path):
     summary = tmp_path / "throughput.json"
-    cli = teacher_fit(root, tmp_path / "run", "--trainer.max_steps", "3", "--trainer.precision", "bf16-mixed",
+    cli = teacher_fit("--trainer.max_steps", "3", "--trainer.precision", "bf16-mixed",
                       "--trainer.log_every_n_steps", "1", "--trainer.callbacks",
-                      "[{class_path: conprune.lit.dashboard.Throughput, "
+                      "[{class_path: conprune.lit.callbacks.Throughput, "
                       f"init_args: {{warmup_steps: 1, summary_path: {summary}}}}}]")
     assert cli.trainer.global_step == 3
     rates = json.loads(summary.read_text())

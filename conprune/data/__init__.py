@@ -1,1 +1,1 @@
-"""conprune.data"""
+"""conprune.data: reads a LibriSpeech-layout corpus (manifests, features, tokenizer, batches)."""

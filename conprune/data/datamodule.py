@@ -16,9 +16,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
+from conprune.data import layout
 from conprune.data.checks import check_audio_present, screen_rows
+from conprune.data.dataset import AsrDataset, collate
 from conprune.data.features import (
     FrequencyWarp,
     GlobalCMVN,
@@ -26,91 +28,16 @@ from conprune.data.features import (
     SpecAugment,
     compute_cmvn,
     front_end_settings,
-    load_audio,
-    num_frames,
-    speed_perturb,
+    read_cmvn,
 )
+from conprune.data.fingerprint import corpus_fingerprint
 from conprune.data.librispeech import expand_splits, find_corpus_dir, prepare
 from conprune.data.manifest import atomic_write_text, read_manifest
-from conprune.data.sampling import DynamicBucketBatchSampler
-from conprune.data.tokenizer import Tokenizer, tokenizer_path, train_tokenizer
+from conprune.data.sampling import DynamicBucketBatchSampler, EvalBatchSampler
+from conprune.data.tokenizer import Tokenizer, train_tokenizer
 from conprune.errors import ConpruneError
 
 log = logging.getLogger(__name__)
-
-
-class AsrDataset(Dataset):
-    """Manifest rows -> {features [T, 80] normalised, tokens, id, text, speaker}.
-
-    With `cache`, each utterance's normalised features are kept in memory after first use (per
-    process), which removes audio decoding from every later epoch: worth it on a small corpus
-    (the 6 h embedded corpus is ~600 MB of features per speed factor), not on 960 h.
-    With `speeds` (training only), each item is resampled by a factor drawn uniformly from the
-    list (Kaldi-style speed perturbation: tempo, pitch and formants move together, which is what
-    makes it look like a new speaker).
-    """
-
-    def __init__(self, rows: list[dict], tokenizer: Tokenizer, cmvn: GlobalCMVN,
-                 augment: torch.nn.Module | None = None, cache: bool = False,
-                 speeds: tuple[float, ...] = (), logmel: LogMel | None = None) -> None:
-        self.rows = rows
-        self.tokenizer = tokenizer
-        self.cmvn = cmvn
-        self.logmel = logmel or LogMel()
-        self.augment = augment
-        self.speeds = tuple(float(s) for s in speeds)
-        self.cache: dict[tuple[int, float], torch.Tensor] | None = {} if cache else None
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def frame_lengths(self) -> list[int]:
-        return [num_frames(r["num_samples"], r.get("sample_rate", 16000)) for r in self.rows]
-
-    def __getitem__(self, index: int) -> dict:
-        row = self.rows[index]
-        speed = 1.0
-        if self.speeds:
-            speed = self.speeds[int(torch.randint(len(self.speeds), ()))]
-        key = (index, speed)
-        feats = self.cache.get(key) if self.cache is not None else None
-        if feats is None:
-            feats = self.cmvn(self.logmel(speed_perturb(load_audio(row["path"]), speed)))
-            if self.cache is not None:
-                self.cache[key] = feats
-        if self.augment is not None:
-            feats = self.augment(feats)
-        return {"features": feats, "tokens": torch.tensor(self.tokenizer.encode(row["text"])),
-                "id": row["id"], "text": row["text"], "speaker": row.get("speaker", "")}
-
-
-def collate(items: list[dict]) -> dict:
-    """Zero-pad features and targets; the model masks padding, so zeros are only a convention."""
-    lengths = torch.tensor([it["features"].shape[0] for it in items])
-    feats = torch.zeros(len(items), int(lengths.max()), items[0]["features"].shape[1])
-    target_lengths = torch.tensor([len(it["tokens"]) for it in items])
-    targets = torch.zeros(len(items), max(1, int(target_lengths.max())), dtype=torch.long)
-    for i, it in enumerate(items):
-        feats[i, : lengths[i]] = it["features"]
-        targets[i, : target_lengths[i]] = it["tokens"]
-    return {"features": feats, "lengths": lengths, "targets": targets, "target_lengths": target_lengths,
-            "ids": [it["id"] for it in items], "texts": [it["text"] for it in items],
-            "speakers": [it["speaker"] for it in items]}
-
-
-class _EvalBatches(torch.utils.data.Sampler):
-    """Length-sorted frame-capped batches, dealt round robin to ranks (no padding, no duplicates)."""
-
-    def __init__(self, lengths: list[int], max_frames: int, rank: int, world: int) -> None:
-        batches = list(DynamicBucketBatchSampler(lengths, max_frames, num_buckets=1, shuffle=False,
-                                                 num_replicas=1, rank=0))
-        self.batches = batches[rank::world]
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
 
 
 class LibriSpeechDataModule(L.LightningDataModule):
@@ -136,6 +63,11 @@ class LibriSpeechDataModule(L.LightningDataModule):
             see `cepstral_smoother`; the CMVN stats are computed on the smoothed features.
         utterance_cmn: subtract each utterance's mean after the global CMVN (see `GlobalCMVN`).
             Both are stored with the model, and every later stage must use the same values.
+        tokenizer: a SentencePiece model to use instead of the corpus's own
+            (`<root>/tokenizer/unigram<num_pieces>.model`, trained when missing), e.g. a shipped
+            teacher's: a student must read labels with its teacher's pieces.
+        cmvn: CMVN statistics (JSON) to use instead of computing them from the training splits,
+            e.g. a shipped teacher's: its features must be normalised as in its training.
     """
 
     def __init__(self, root: str = "data/synth", train_splits: tuple[str, ...] = ("train-clean-100",),
@@ -146,7 +78,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
                  time_masks: int = 10, time_mask_ratio: float = 0.05, freq_warp: float = 0.0,
                  max_train_frames: int = 3500, cmvn_utterances: int = 2000,
                  cache_features: bool = False, speed_perturb: tuple[float, ...] = (), lifter: int = 0,
-                 utterance_cmn: bool = False) -> None:
+                 utterance_cmn: bool = False, tokenizer: str | None = None, cmvn: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(root)
@@ -158,29 +90,42 @@ class LibriSpeechDataModule(L.LightningDataModule):
         self.train_sampler: DynamicBucketBatchSampler | None = None
         self._sampler_state: dict | None = None
         self.skipped: dict[str, dict[str, int]] = {}  # split -> {too_long, unknown_chars}
+        self._fingerprint: dict[str, dict] | None = None
 
     # -- paths ---------------------------------------------------------------------------
     @property
     def manifest_dir(self) -> Path:
-        return self.root / "manifests"
+        return layout.manifest_dir(self.root)
 
     def manifest_path(self, split: str) -> Path:
-        return self.manifest_dir / f"{split}.jsonl"
+        return layout.manifest_path(self.root, split)
 
     @property
     def tokenizer_path(self) -> Path:
-        return tokenizer_path(self.root, self.hparams.num_pieces)
+        given = self.hparams.tokenizer
+        return Path(given) if given else layout.tokenizer_path(self.root, self.hparams.num_pieces)
 
     @property
     def cmvn_path(self) -> Path:
-        lifter = self.hparams.lifter
-        suffix = f"-lifter{lifter}" if lifter else ""
-        return self.manifest_dir / ("cmvn-" + "+".join(self.train_splits) + suffix + ".json")
+        given = self.hparams.cmvn
+        return Path(given) if given else layout.cmvn_path(self.root, self.train_splits, self.hparams.lifter)
 
     @property
     def front_end(self) -> dict:
         """The feature settings a model trained on this data depends on (stored with its CMVN)."""
         return front_end_settings(self.hparams)
+
+    def train_fingerprint(self) -> dict[str, dict]:
+        """Checksums of the training splits' text and audio (`conprune.data.fingerprint`), computed
+        once: a model stores them so a later stage can tell whether it sees the same corpus."""
+        if self._fingerprint is None:
+            self._fingerprint = corpus_fingerprint(self.root, self.train_splits)
+        return self._fingerprint
+
+    def cmvn_settings(self) -> dict:
+        """What a model trained on this data needs to see the same features: the CMVN statistics
+        and the front-end settings (stored with every checkpoint and model file)."""
+        return {"mean": self.cmvn.mean.tolist(), "std": self.cmvn.std.tolist(), **self.front_end}
 
     # -- hooks ---------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -192,6 +137,11 @@ class LibriSpeechDataModule(L.LightningDataModule):
         if missing:
             prepare(self.root, missing, out_dir=self.manifest_dir)
         train_rows = [r for s in self.train_splits for r in read_manifest(self.manifest_path(s))]
+        for name in ("tokenizer", "cmvn"):
+            given = self.hparams[name]
+            if given and not Path(given).is_file():
+                raise ConpruneError(f"data.{name}: {given} not found; point it at an existing file or leave it "
+                                    f"unset to use the corpus's own")
         if not self.tokenizer_path.is_file():
             train_tokenizer((r["text"] for r in train_rows), self.tokenizer_path, self.hparams.num_pieces)
         if not self.cmvn_path.is_file():
@@ -208,6 +158,10 @@ class LibriSpeechDataModule(L.LightningDataModule):
                                 f"pieces but data.num_pieces={self.hparams.num_pieces}; delete it or fix "
                                 "data.num_pieces")
         self.cmvn = GlobalCMVN.load(self.cmvn_path, self.hparams.utterance_cmn)
+        stats_lifter = int(read_cmvn(self.cmvn_path).get("lifter", 0))
+        if stats_lifter != self.hparams.lifter:
+            raise ConpruneError(f"data.cmvn: {self.cmvn_path} holds statistics of lifter {stats_lifter} features "
+                                f"but data.lifter={self.hparams.lifter}; use the statistics of the same front end")
 
     def _dataset(self, split: str, train: bool) -> AsrDataset:
         rows = read_manifest(self.manifest_path(split))
@@ -254,7 +208,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
         loaders = []
         for split in splits:
             dataset = self._dataset(split, train=False)
-            batches = _EvalBatches(dataset.frame_lengths(), self.hparams.eval_max_frames, rank, world)
+            batches = EvalBatchSampler(dataset.frame_lengths(), self.hparams.eval_max_frames, rank, world)
             # Own generator: building an eval iterator must not draw from the global RNG, or a
             # validation between two training steps would shift the training noise (exact resume).
             loaders.append(self._loader(dataset, batches, torch.Generator().manual_seed(0)))

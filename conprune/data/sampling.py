@@ -149,3 +149,20 @@ class DynamicBucketBatchSampler(Sampler[list[int]]):
         if saved_replicas != self.num_replicas:
             consumed = consumed * saved_replicas // self.num_replicas
         self.consumed = self._skip = min(consumed, self._per_rank)
+
+
+class EvalBatchSampler(Sampler[list[int]]):
+    """Evaluation batches: length-sorted, capped at `max_frames` padded frames, dealt round robin to
+    the DDP ranks with no padding and no duplicates, so a corpus WER summed over ranks equals a
+    one-rank WER (ranks may hold different numbers of batches; evaluation never syncs per batch)."""
+
+    def __init__(self, lengths: Sequence[int], max_frames: int, rank: int = 0, world: int = 1) -> None:
+        batches = list(DynamicBucketBatchSampler(lengths, max_frames, num_buckets=1, shuffle=False,
+                                                 num_replicas=1, rank=0))
+        self.batches = batches[rank::world]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)

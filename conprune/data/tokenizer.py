@@ -23,11 +23,6 @@ log = logging.getLogger(__name__)
 BLANK = 0
 
 
-def tokenizer_path(root: str | Path, num_pieces: int) -> Path:
-    """Where the tokenizer of a corpus lives, named by its size so configs can find it."""
-    return Path(root) / "tokenizer" / f"unigram{num_pieces}.model"
-
-
 def train_tokenizer(texts: Iterable[str], out_path: str | Path, num_pieces: int = 256) -> Path:
     """Train a unigram model on transcripts and write it atomically to `out_path`."""
     out_path = Path(out_path)

@@ -1,4 +1,4 @@
-"""Export an issue-5 baseline model: the teacher cut to a conprune student's per-layer shapes.
+"""Export a baseline model: the teacher cut to a conprune student's per-layer shapes.
 
 `baseline_command` reads the dense teacher from its checkpoint and only the *config* of the
 student's model file, keeps the same number of heads / FFN units / conv channels per layer by

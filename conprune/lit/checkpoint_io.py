@@ -1,7 +1,14 @@
-"""Read models out of our Lightning checkpoints safely (`weights_only=True`, no pickled code)."""
+"""Our Lightning checkpoints: what they carry beside the weights, one writer, safe readers.
+
+Every CTC stage checkpoint holds `state_dict` (`model.*` weights) and `conprune`: the model
+config, the tokenizer it was trained with and the CMVN + front-end settings (`conprune_extra`).
+A prune-stage checkpoint adds the gates (`gates.*` log α, `kept_counts`, `hyper_parameters.gates`).
+Readers use `weights_only=True`, so no pickled code runs on load.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -10,6 +17,58 @@ from conprune.data.features import front_end_settings
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
+from conprune.pruning.gates import ConformerGates
+
+
+def conprune_extra(config: ConformerConfig, tokenizer_proto: bytes | None, cmvn: dict | None) -> dict:
+    """The `conprune` entry of a CTC checkpoint: model config, tokenizer, CMVN and front end."""
+    extra: dict = {"model_config": config.to_dict()}
+    if tokenizer_proto is not None:
+        extra["tokenizer"] = bytes(tokenizer_proto)
+    if cmvn is not None:
+        extra["cmvn"] = dict(cmvn)
+    return extra
+
+
+def save_ctc_checkpoint(path: str | Path, model: ConformerCTC, tokenizer_proto: bytes | None = None,
+                        cmvn: dict | None = None, hyper_parameters: dict | None = None) -> Path:
+    """Write a teacher-stage checkpoint of `model` outside of Lightning (what `conprune fit` of the
+    teacher stage writes, minus optimizer and loop state): for tools and tests that need one."""
+    return _write_checkpoint(path, _prefixed("model", model.state_dict()),
+                             conprune_extra(model.config, tokenizer_proto, cmvn), hyper_parameters)
+
+
+def save_prune_checkpoint(path: str | Path, model: ConformerCTC, gates: ConformerGates,
+                          tokenizer_proto: bytes | None = None, cmvn: dict | None = None,
+                          gate_hparams: dict | None = None,
+                          extra_state: Mapping[str, torch.Tensor] | None = None) -> Path:
+    """Write a prune-stage checkpoint of the dense student `model` and its `gates` outside of Lightning.
+
+    It holds what `conprune compact` and the prune summary read from the prune stage's checkpoints:
+    the gates' log α (`gates.*`), `stage` and `kept_counts` under `conprune`, and the stage's
+    `gates` argument (β, stretch) as `hyper_parameters.gates`; so an export can be checked against
+    the gated student without a pruning run. `extra_state` is the rest of the stage's module state
+    (e.g. `lagrangian.*`), which a real checkpoint carries and every reader but a resumed fit ignores.
+    """
+    state = {**_prefixed("model", model.state_dict()), **_prefixed("gates", gates.state_dict()),
+             **dict(extra_state or {})}
+    extra = {**conprune_extra(model.config, tokenizer_proto, cmvn), "stage": "prune",
+             "kept_counts": gates.kept_counts()}
+    return _write_checkpoint(path, state, extra, {"gates": dict(gate_hparams or {})})
+
+
+def _prefixed(prefix: str, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A submodule's state under its attribute name, as the stage modules' state_dict holds it."""
+    return {f"{prefix}.{k}": v for k, v in state.items()}
+
+
+def _write_checkpoint(path: str | Path, state_dict: dict, extra: dict, hyper_parameters: dict | None) -> Path:
+    """The checkpoint layout the readers below accept (`global_step` 0: nothing was trained)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state_dict, "conprune": extra, "hyper_parameters": dict(hyper_parameters or {}),
+                "global_step": 0}, path)
+    return path
 
 
 def load_checkpoint(path: str | Path) -> dict:

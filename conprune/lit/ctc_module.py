@@ -26,8 +26,8 @@ from torchmetrics import MeanMetric
 from torchmetrics.text import WordErrorRate
 
 from conprune.io_atomic import atomic_write_text
-from conprune.lit.guards import default_callbacks
-from conprune.lit.resume import RngState
+from conprune.lit.callbacks.guards import default_callbacks
+from conprune.lit.callbacks.rng import RngState
 from conprune.models.ctc import greedy_decode
 
 
@@ -75,6 +75,13 @@ class CtcModule(L.LightningModule):
         self.val_loss = torch.nn.ModuleDict()
         self.test_loss = torch.nn.ModuleDict()
         self._predictions: dict[str, list[dict]] = {}
+
+    def save_plain_hyperparameters(self, hparams: dict) -> None:
+        """Save `hparams` (plain values, so checkpoints load with weights_only=True) with the module's
+        class as `_class_path`: `conprune fit|validate|test --ckpt_path` re-reads a checkpoint's
+        hyperparameters into the config of `model`, a class_path/init_args entry that needs it."""
+        cls = type(self)
+        self.save_hyperparameters({"_class_path": f"{cls.__module__}.{cls.__qualname__}", **hparams})
 
     def configure_callbacks(self) -> list[L.Callback]:
         """Every stage checkpoints its RNG states, so a resumed run draws the same noise, and gets the

@@ -1,10 +1,12 @@
-"""The distillation objective shared by the prune and finetune stages.
+"""What the prune and finetune stages share: the frozen teacher and the distillation objective.
 
 Both stages train a student against the frozen teacher with the same loss: a layer loss on the
 mapped hidden states (through the identity-initialised projections of `LayerDistiller`), the KL
 between CTC posteriors at temperature T, and optionally the ground-truth CTC loss. Padded frames
-are masked out of every term. Keeping it in one place guarantees the finetune stage and the
-baselines optimise exactly what the pruning stage did.
+are masked out of every term. `DistillationModule` holds the rest they share: loading and freezing
+the teacher, checking the data's tokenizer and front end against it, and the distiller. Keeping
+it in one place guarantees the finetune stage and the baselines optimise exactly what the pruning
+stage did.
 
 Under DDP the layer and posterior losses are means over the valid frames of *all* ranks: each
 rank's frame mean is rescaled by (its frames) / (all frames / world size), so after DDP averages
@@ -17,9 +19,11 @@ from __future__ import annotations
 
 import torch
 
-from conprune.lit.ctc_module import ctc_loss, global_mean_denominator
+from conprune.lit.checkpoint_io import check_same_front_end, check_same_tokenizer, load_ctc_model
+from conprune.lit.ctc_module import CtcModule, ctc_loss, global_mean_denominator
+from conprune.lit.settings import DistillConfig
 from conprune.models.conformer import ConformerCTC, ModelOutput
-from conprune.pruning.distill import LayerDistiller, posterior_kd_loss
+from conprune.pruning.distill import LayerDistiller, default_layer_map, posterior_kd_loss
 
 
 def distillation_losses(student_out: ModelOutput, teacher_out: ModelOutput, distiller: LayerDistiller,
@@ -45,3 +49,42 @@ def distillation_losses(student_out: ModelOutput, teacher_out: ModelOutput, dist
 def teacher_forward(teacher: ConformerCTC, batch: dict) -> ModelOutput:
     """The frozen teacher's outputs with every block's hidden state."""
     return teacher(batch["features"], batch["lengths"], return_hidden=True)
+
+
+class DistillationModule(CtcModule):
+    """A student trained against a frozen teacher checkpoint (the prune and finetune stages).
+
+    The teacher is evaluated in eval mode without gradients and is not a submodule: DDP never
+    syncs it and checkpoints do not store it (its path does). Subclasses call `load_teacher`
+    and `build_distiller` in `__init__` and `distill(out, batch)` in their training step.
+    """
+
+    teacher: ConformerCTC
+    teacher_extra: dict
+
+    def load_teacher(self, teacher_ckpt: str, vocab_size: int | None) -> ConformerCTC:
+        """Load, freeze and attach the teacher; keep its tokenizer/CMVN (`teacher_extra`)."""
+        teacher, self.teacher_extra = load_ctc_model(teacher_ckpt, vocab_size)
+        teacher.eval().requires_grad_(False)
+        object.__setattr__(self, "teacher", teacher)  # not a submodule: no DDP sync, not checkpointed
+        return teacher
+
+    def build_distiller(self, distill: DistillConfig, student_dim: int, depth: int) -> None:
+        """The layer-loss projections (student → teacher width), one per mapped layer pair."""
+        mapping = distill.layer_map or default_layer_map(depth, depth, distill.layer_every)
+        self.distiller = LayerDistiller(mapping, student_dim, self.teacher.config.d_model, distill.layer_loss)
+
+    def setup(self, stage: str) -> None:
+        """Refuse data whose tokenizer or front end differs from the teacher's."""
+        dm, source = self.trainer.datamodule, self.hparams.teacher_ckpt
+        check_same_tokenizer(self.teacher_extra.get("tokenizer"), dm, source)
+        check_same_front_end(self.teacher_extra.get("cmvn"), dm, source)
+
+    def on_fit_start(self) -> None:
+        self.teacher.to(self.device)
+
+    def distill(self, out: ModelOutput, batch: dict, distill: DistillConfig) -> tuple[torch.Tensor, dict]:
+        """(weighted task loss, {loss/layer, loss/kd[, loss/ctc]}) of the student's `out`."""
+        return distillation_losses(out, teacher_forward(self.teacher, batch), self.distiller, batch,
+                                   distill.layer_weight, distill.kd_weight, distill.kd_temperature,
+                                   distill.ctc_weight)

@@ -5,35 +5,15 @@ from __future__ import annotations
 import torch
 
 from conprune.errors import ConpruneError
+from conprune.lit.checkpoint_io import conprune_extra
 from conprune.lit.ctc_module import CtcModule, ctc_loss
-from conprune.lit.schedule import decay_split, warmup_decay
-from conprune.models.config import ConformerConfig, preset
+from conprune.lit.optim import adamw_with_schedule, decay_split
+from conprune.lit.settings import OptimConfig, coerce, plain
+from conprune.models.config import build_config
 from conprune.models.conformer import ConformerCTC
 
-PER_LAYER_FIELDS = ("heads", "ffn1_dim", "ffn2_dim", "conv_channels")
-
-
-def build_config(preset_name: str, vocab_size: int, overrides: dict | None) -> ConformerConfig:
-    """A size preset with field overrides, e.g. `{num_layers: 8, ffn_dim: 512}`.
-
-    `ffn_dim` sets both macaron FFNs; an int for a per-layer field applies to every layer; when
-    `num_layers` changes, per-layer lists of the preset are broadcast from their first entry.
-    """
-    fields = preset(preset_name, vocab_size).to_dict()
-    overrides = dict(overrides or {})
-    if "ffn_dim" in overrides:
-        ffn = overrides.pop("ffn_dim")
-        overrides.setdefault("ffn1_dim", ffn)
-        overrides.setdefault("ffn2_dim", ffn)
-    fields.update(overrides)
-    layers = fields["num_layers"]
-    for key in PER_LAYER_FIELDS:
-        value = fields[key]
-        if isinstance(value, int):
-            fields[key] = [value] * layers
-        elif len(value) != layers and key not in overrides:
-            fields[key] = [value[0]] * layers
-    return ConformerConfig.from_dict(fields)
+# From scratch: a higher peak LR and a longer warm-up than the distillation stages.
+TEACHER_OPTIM = OptimConfig(lr=2e-3, warmup_steps=500, min_lr_ratio=0.02)
 
 
 class TeacherModule(CtcModule):
@@ -43,8 +23,8 @@ class TeacherModule(CtcModule):
         preset: model size (`tiny`, `demo`, `small`, `medium`; table in experiments/teacher.yaml).
         vocab_size: CTC classes incl. blank; linked from `data.num_pieces + 1` by the CLI.
         model_overrides: ConformerConfig fields to change, e.g. `{num_layers: 8, ffn_dim: 512}`.
-        lr: peak AdamW learning rate; weight_decay applies to matrices only (not norms/biases).
-        warmup_steps, lr_schedule, min_lr_ratio: see `conprune.lit.schedule.warmup_decay`.
+        optim: AdamW and its schedule (`OptimConfig`; the teacher trains from scratch, so a higher
+            peak LR and a longer warm-up than the distillation stages).
         init_model: optional model file (`conprune compact` / `conprune baseline --method dense`)
             to start from instead of a fresh preset: its config and weights are used, `preset`
             and `model_overrides` are ignored (the dense from-scratch baseline trains this way).
@@ -55,11 +35,14 @@ class TeacherModule(CtcModule):
     """
 
     def __init__(self, preset: str = "demo", vocab_size: int = 257, model_overrides: dict | None = None,
-                 lr: float = 2e-3, weight_decay: float = 1e-3, betas: tuple[float, float] = (0.9, 0.98),
-                 warmup_steps: int = 500, lr_schedule: str = "cosine", min_lr_ratio: float = 0.02,
+                 optim: OptimConfig = TEACHER_OPTIM,
                  inter_ctc_weight: float = 0.0, init_model: str | None = None, compile: bool = False) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.optim = coerce(OptimConfig, optim, "optim")
+        self.save_plain_hyperparameters({"preset": preset, "vocab_size": vocab_size,
+                                         "model_overrides": model_overrides, "optim": plain(self.optim),
+                                         "inter_ctc_weight": inter_ctc_weight, "init_model": init_model,
+                                         "compile": compile})
         if init_model:
             from conprune.models.package import load_model
 
@@ -91,20 +74,14 @@ class TeacherModule(CtcModule):
 
     def configure_optimizers(self):
         decay, no_decay = decay_split(self.model)
-        hp = self.hparams
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=hp.lr, betas=tuple(hp.betas))
-        total = int(self.trainer.estimated_stepping_batches)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_decay(step, hp.warmup_steps, total, hp.lr_schedule, hp.min_lr_ratio))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        groups = [{"params": decay, "weight_decay": self.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return adamw_with_schedule(self.trainer, self.optim, groups)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Store what a standalone model needs next to the weights: config, tokenizer, CMVN."""
-        extra = {"model_config": self.config.to_dict()}
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is not None and dm.tokenizer is not None:
-            extra["tokenizer"] = dm.tokenizer.model_proto
-            extra["cmvn"] = {"mean": dm.cmvn.mean.tolist(), "std": dm.cmvn.std.tolist(), **dm.front_end}
-        checkpoint["conprune"] = extra
+        has_data = dm is not None and dm.tokenizer is not None
+        checkpoint["conprune"] = conprune_extra(self.config, dm.tokenizer.model_proto if has_data else None,
+                                                dm.cmvn_settings() if has_data else None)
+        if has_data:
+            checkpoint["conprune"]["train_data"] = dm.train_fingerprint()

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from conprune.errors import ConpruneError
+from conprune.errors import ConpruneError, check_fields
 
 CONV_NORMS = ("batchnorm", "layernorm")
 # "rope" is rotary (relative) position encoding: no parameters, per-head, so pruning a head
@@ -109,12 +109,7 @@ class ConformerConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConformerConfig:
         """Inverse of `to_dict`; unknown or missing keys raise ConpruneError naming them."""
-        if not isinstance(data, dict):
-            raise ConpruneError(f"model config must be a mapping, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConpruneError(f"model config has unknown field(s) {unknown}; allowed: {sorted(names)}")
+        check_fields(data, cls, "model config")
         required = {f.name for f in dataclasses.fields(cls)
                     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
         missing = sorted(required - set(data))
@@ -174,6 +169,29 @@ def preset(name: str, vocab_size: int, **overrides: Any) -> ConformerConfig:
     if name not in PRESETS:
         raise ConpruneError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
     return ConformerConfig.uniform(vocab_size=vocab_size, **{**PRESETS[name], **overrides})
+
+
+def build_config(preset_name: str, vocab_size: int, overrides: dict | None) -> ConformerConfig:
+    """A size preset with field overrides, e.g. `{num_layers: 8, ffn_dim: 512}`.
+
+    `ffn_dim` sets both macaron FFNs; an int for a per-layer field applies to every layer; when
+    `num_layers` changes, per-layer lists of the preset are broadcast from their first entry.
+    """
+    fields = preset(preset_name, vocab_size).to_dict()
+    overrides = dict(overrides or {})
+    if "ffn_dim" in overrides:
+        ffn = overrides.pop("ffn_dim")
+        overrides.setdefault("ffn1_dim", ffn)
+        overrides.setdefault("ffn2_dim", ffn)
+    fields.update(overrides)
+    layers = fields["num_layers"]
+    for key in PER_LAYER:
+        value = fields[key]
+        if isinstance(value, int):
+            fields[key] = [value] * layers
+        elif len(value) != layers and key not in overrides:
+            fields[key] = [value[0]] * layers
+    return ConformerConfig.from_dict(fields)
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

@@ -16,7 +16,6 @@ depthwise conv, and BatchNorm's training statistics use valid frames only.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -25,7 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from conprune.errors import ConpruneError
-from conprune.models.config import ConformerConfig, subsampled
+from conprune.models.config import ConformerConfig
+from conprune.models.positions import rope_tables, rotate, sinusoid
+from conprune.models.subsampling import Subsampling, output_lengths
 
 
 class ModelOutput(NamedTuple):
@@ -35,68 +36,6 @@ class ModelOutput(NamedTuple):
     log_probs: Tensor
     lengths: Tensor
     hidden: list[Tensor]
-
-
-class Subsampling(nn.Module):
-    """Unpadded 3×3 convs + ReLU (a stride-2 one, then one per further stride), then a linear
-    projection to d_model: ×4 (strides 2, 2), ×6 (2, 3) or ×8 (2, 2, 2, NeMo's FastConformer).
-
-    `kind="conv2d"`: each later conv is a full C→C Conv2d. `kind="dw_striding"` (NeMo's Fast
-    Conformer front end): a depthwise strided 3×3 conv + a 1×1 pointwise conv, 9× fewer MACs in
-    that layer and ~4× faster to train on a CPU, where the full Conv2d's backward dominated the
-    demo model's step time. Both see the same receptive field and give the same output lengths.
-    """
-
-    def __init__(self, input_dim: int, channels: int, d_model: int, kind: str = "conv2d",
-                 strides: tuple[int, ...] = (2, 2)) -> None:
-        super().__init__()
-        self.strides = tuple(strides)
-        self.conv1 = nn.Conv2d(1, channels, 3, stride=self.strides[0])
-        for i, stride in enumerate(self.strides[1:], start=2):
-            if kind == "dw_striding":
-                conv = nn.Sequential(nn.Conv2d(channels, channels, 3, stride=stride, groups=channels),
-                                     nn.Conv2d(channels, channels, 1))
-            else:
-                conv = nn.Conv2d(channels, channels, 3, stride=stride)
-            self.add_module(f"conv{i}", conv)
-        self.proj = nn.Linear(channels * int(subsampled(input_dim, self.strides)), d_model)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """x [B,T,F] features -> [B,T',d_model]."""
-        x = x.unsqueeze(1)
-        for i in range(1, len(self.strides) + 1):
-            x = F.relu(getattr(self, f"conv{i}")(x))
-        b, c, t, f = x.shape
-        return self.proj(x.transpose(1, 2).reshape(b, t, c * f))
-
-
-def output_lengths(lengths: Tensor, strides: tuple[int, ...] = (2, 2)) -> Tensor:
-    """Exact frame count after the front-end (see `subsampled`), never negative."""
-    return subsampled(lengths, strides)
-
-
-def sinusoid(length: int, dim: int, device: torch.device) -> Tensor:
-    """Absolute sinusoidal position table [length, dim] (Vaswani et al.)."""
-    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
-    inv = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(1e4) / dim))
-    table = torch.zeros(length, dim, device=device)
-    table[:, 0::2] = torch.sin(pos * inv)
-    table[:, 1::2] = torch.cos(pos * inv)
-    return table
-
-
-def rope_tables(length: int, head_dim: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """cos/sin tables [length, head_dim] for rotary embeddings (rotate-half layout)."""
-    inv = 1.0 / (1e4 ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
-    angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inv
-    angles = torch.cat([angles, angles], dim=-1)
-    return angles.cos(), angles.sin()
-
-
-def _rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
 
 
 class FeedForward(nn.Module):
@@ -133,7 +72,7 @@ class SelfAttention(nn.Module):
         y = self.norm(x)
         q, k, v = (p(y).view(b, t, self.heads, self.head_dim).transpose(1, 2) for p in (self.q, self.k, self.v))
         if rope is not None:
-            q, k = _rotate(q, *rope), _rotate(k, *rope)
+            q, k = rotate(q, *rope), rotate(k, *rope)
         mask = key_mask[:, None, None, :] if key_mask is not None else None
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.attn_dropout if self.training else 0.0)

@@ -26,11 +26,13 @@ VERSION = 1
 
 
 def save_model(path: str | os.PathLike, model: ConformerCTC, tokenizer_proto: bytes | None = None,
-               cmvn: dict | None = None, extra: dict | None = None) -> Path:
+               cmvn: dict | None = None, extra: dict | None = None,
+               storage_dtype: torch.dtype | None = None) -> Path:
     """Write `model` (+ tokenizer model bytes, CMVN mean/std, `extra` as meta) to one file atomically.
 
     Tensors are copied to CPU and made contiguous, so a sliced view never drags its parent
-    storage into the file. Returns the path written.
+    storage into the file. `storage_dtype` (e.g. torch.float16) stores floating tensors at half
+    the size; `load_model` casts them back into the float32 model. Returns the path written.
     """
     path = Path(path)
     meta = dict(extra or {})
@@ -39,7 +41,7 @@ def save_model(path: str | os.PathLike, model: ConformerCTC, tokenizer_proto: by
         "format": FORMAT,
         "version": VERSION,
         "config": model.config.to_dict(),
-        "state_dict": {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()},
+        "state_dict": {k: _stored(v, storage_dtype) for k, v in model.state_dict().items()},
         "tokenizer": bytes(tokenizer_proto) if tokenizer_proto is not None else None,
         "cmvn": _plain_cmvn(cmvn),
         "meta": meta,
@@ -90,6 +92,11 @@ def load_model(path: str | os.PathLike) -> tuple[ConformerCTC, dict[str, Any]]:
     info = {"tokenizer": package.get("tokenizer"), "cmvn": package.get("cmvn"),
             "meta": package.get("meta") or {}, "config": package["config"], "version": package["version"]}
     return model.eval(), info
+
+
+def _stored(tensor: Tensor, dtype: torch.dtype | None) -> Tensor:
+    tensor = tensor.detach().to("cpu", copy=True).contiguous()
+    return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
 
 
 def state_dict_problem(exc: Exception) -> str:

@@ -1,4 +1,4 @@
-"""Issue-5 pruning baselines: structured magnitude pruning and random structured pruning.
+"""Pruning baselines: structured magnitude pruning and random structured pruning.
 
 Both baselines cut the *teacher* to exactly the per-layer shapes a conprune student reached
 (`kept_from_config`), so any WER gap between them and the student is due to *which* units were
@@ -130,9 +130,9 @@ def kept_from_config(dense: ConformerConfig, small: ConformerConfig) -> dict[str
 def dense_config_like(teacher: ConformerConfig, params: int) -> ConformerConfig:
     """A uniform dense Conformer with the teacher's depth and recipe, narrowed to about `params`.
 
-    Baselines (c)/(d) of issue 5: the same architecture family trained without pruning. Width
-    d_model runs over multiples of 8 with the usual ratios (FFN 4·d, conv channels d, the
-    teacher's head count with head_dim = d / heads); the closest parameter count wins.
+    The dense baselines (from scratch, distillation only): the same architecture family trained
+    without pruning. Width d_model runs over multiples of 8 with the usual ratios (FFN 4·d, conv
+    channels d, the teacher's head count with head_dim = d / heads); the closest parameter count wins.
     """
     from conprune.pruning.cost import count_params
 

@@ -94,14 +94,6 @@ def _exact_units(cfg: ConformerConfig) -> list[dict[str, tuple[Num, Num, Num]]]:
              if getattr(cfg, field)[i]} for i in range(cfg.num_layers)]
 
 
-def cost_breakdown(config: ConformerConfig, frames: int) -> dict[str, dict[str, float]]:
-    """{"subsampling" | "layers.{l}.{ffn1,mhsa,conv,ffn2,norm_out}" | "head": {"params", "macs"}}
-    for one utterance of `frames` input frames; absent modules are left out. Names match
-    `ConformerCTC.param_breakdown()` so reports can put both side by side."""
-    parts = _breakdown(config, config.d_model, _exact_units(config), frames)
-    return {k: {"params": float(p), "macs": float(m)} for k, (p, m) in parts.items()}
-
-
 def count_params(config: ConformerConfig) -> int:
     """Exactly `sum(p.numel() for p in ConformerCTC(config).parameters())`, without building it."""
     parts = _breakdown(config, config.d_model, _exact_units(config), config.min_input_frames)
@@ -118,12 +110,6 @@ def count_macs(config: ConformerConfig, frames: int) -> int:
 def count_cost(config: ConformerConfig, metric: str, frames: int) -> int:
     """The exact cost a sparsity target is measured in: `params`, or `macs` at `frames` frames."""
     return count_params(config) if metric == "params" else count_macs(config, frames)
-
-def macs_per_second(config: ConformerConfig, ref_seconds: float = 10.0) -> float:
-    """MACs per second of audio at a `ref_seconds` reference clip (`ref_frames`): the T'² term
-    makes MACs superlinear in length, so the reference length is part of the number."""
-    return count_macs(config, ref_frames(ref_seconds)) / ref_seconds
-
 
 def sparsity(expected: Num, total: Num) -> Num:
     """1 − expected/total: the fraction of the dense cost removed (a Tensor stays differentiable)."""

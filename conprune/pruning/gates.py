@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from conprune.errors import ConpruneError
+from conprune.errors import ConpruneError, check_fields
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.pruning.hardconcrete import BETA, STRETCH, HardConcrete, check_hard_concrete_args
@@ -76,10 +76,7 @@ class GateConfig:
     def from_dict(cls, data: Mapping[str, Any] | None) -> GateConfig:
         """Build from a config mapping (e.g. YAML `gates:`); unknown keys raise ConpruneError."""
         data = dict(data or {})
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConpruneError(f"pruning gates has unknown field(s) {unknown}; "
-                                f"allowed: {[f.name for f in fields(cls)]}")
+        check_fields(data, cls, "pruning gates")
         return cls(**data)
 
     @property

@@ -74,8 +74,6 @@ class HardConcrete(nn.Module):
         """Expected number of nonzero gates (scalar, differentiable)."""
         return self.keep_prob().sum()
 
-    l0_norm = expected_count
-
     def kept_count(self) -> int:
         """k = round(expected count), clipped to [0, n]: how many units the deterministic gate keeps."""
         with torch.no_grad():

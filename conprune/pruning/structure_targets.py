@@ -26,14 +26,14 @@ UNIT_GROUPS = ("heads", "ffn_units", "conv_channels")
 
 
 def check_structure_targets(targets: Mapping[str, float] | None) -> dict[str, float]:
-    """Validate `structure_targets` from the config: known groups, fractions in (0, 1)."""
+    """Validate `target.structures` from the config: known groups, fractions in (0, 1)."""
     from conprune.pruning.lagrangian import check_target
 
     out = {}
     for group, value in (targets or {}).items():
         if group not in UNIT_GROUPS:
-            raise ConpruneError(f"structure_targets: unknown group {group!r}; use any of {UNIT_GROUPS}")
-        out[group] = check_target(value, f"structure_targets.{group}")
+            raise ConpruneError(f"target.structures: unknown group {group!r}; use any of {UNIT_GROUPS}")
+        out[group] = check_target(value, f"target.structures.{group}")
     return out
 
 

@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from conprune.data.text_normalize import normalize_transcript, split_sentences
+from conprune.corpus.text_normalize import normalize_transcript, split_sentences
 from conprune.errors import ConpruneError
 
 AUSTEN_DIR = Path("/usr/lib/R/site-library/janeaustenr/data")

@@ -82,7 +82,7 @@ class NonFiniteGuard(L.Callback):
         if self.consecutive >= self.max_consecutive:
             raise ConpruneError(
                 f"{self.consecutive} optimizer steps in a row had a non-finite loss or gradient (up to step "
-                f"{trainer.global_step}, {self.skipped} skipped in total): lower model.init_args.lr, set "
+                f"{trainer.global_step}, {self.skipped} skipped in total): lower model.init_args.optim.lr, set "
                 "trainer.gradient_clip_val, train in 32-true or bf16-mixed precision, or check the data; then "
                 "resume from the last checkpoint")
 

@@ -15,7 +15,9 @@ import torch
 import torchaudio
 
 from conprune.models.config import ConformerConfig
-from conprune.models.conformer import ConformerCTC, output_lengths, rope_tables
+from conprune.models.conformer import ConformerCTC
+from conprune.models.positions import rope_tables
+from conprune.models.subsampling import output_lengths
 
 
 def example_batch(seconds: float, batch: int = 1, input_dim: int = 80, seed: int = 0,

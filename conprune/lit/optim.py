@@ -1,4 +1,4 @@
-"""Learning-rate schedules as LambdaLR multipliers (stepped every optimizer step)."""
+"""The optimizer of every stage: AdamW, weight decay on matrices only, LambdaLR warm-up + decay."""
 
 from __future__ import annotations
 
@@ -37,3 +37,21 @@ def decay_split(*modules: torch.nn.Module) -> tuple[list[torch.nn.Parameter], li
         for param in module.parameters():
             (decay if param.ndim >= 2 else no_decay).append(param)
     return decay, no_decay
+
+
+def adamw_with_schedule(trainer, optim, scheduled: list[dict], constant: tuple[dict, ...] = ()) -> dict:
+    """AdamW for every stage: the `scheduled` parameter groups follow `optim`'s warm-up + decay,
+    each `constant` group keeps its own flat learning rate (gate log α, Lagrange multipliers).
+
+    Returns what `configure_optimizers` returns; the schedule steps every optimizer step and its
+    length is the trainer's `estimated_stepping_batches`.
+    """
+    optimizer = torch.optim.AdamW([*scheduled, *constant], lr=optim.lr, betas=tuple(optim.betas))
+    total = int(trainer.estimated_stepping_batches)
+
+    def schedule(step: int) -> float:
+        return warmup_decay(step, optim.warmup_steps, total, optim.lr_schedule, optim.min_lr_ratio)
+
+    lambdas = [schedule] * len(scheduled) + [lambda step: 1.0] * len(constant)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -19,12 +19,14 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 from torchmetrics.functional.text import word_error_rate
 
-from conprune.data.datamodule import AsrDataset, _EvalBatches, collate
+from conprune.data import layout
+from conprune.data.dataset import AsrDataset, collate
 from conprune.data.features import front_end
 from conprune.data.librispeech import expand_splits, prepare
 from conprune.data.manifest import atomic_write_text, read_manifest
+from conprune.data.sampling import EvalBatchSampler
 from conprune.data.tokenizer import Tokenizer
-from conprune.eval.latency import example_batch, model_call, side_by_side
+from conprune.measure.latency import example_batch, model_call, side_by_side
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.models.ctc import greedy_decode
@@ -53,7 +55,7 @@ def transcribe_rows(model: ConformerCTC, info: dict, rows: list[dict], max_frame
     tokenizer = Tokenizer(model_proto=info["tokenizer"])
     logmel, cmvn = front_end(info["cmvn"])
     dataset = AsrDataset(rows, tokenizer, cmvn, logmel=logmel)
-    batches = _EvalBatches(dataset.frame_lengths(), max_frames, 0, 1)
+    batches = EvalBatchSampler(dataset.frame_lengths(), max_frames, 0, 1)
     loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate)
     by_id: dict[str, str] = {}
     model.eval()
@@ -87,24 +89,41 @@ def kept_table(config: ConformerConfig, dense: ConformerConfig | None) -> list[d
     return rows
 
 
+def write_predictions(out_dir: Path, split: str, rows: list[dict], hyps: list[str]) -> Path:
+    """predictions-<split>.jsonl: id, speaker, reference and hypothesis per utterance (the format
+    `conprune test` writes), for WER per voice and paired bootstrap comparisons."""
+    lines = "".join(json.dumps({"id": r["id"], "speaker": r.get("speaker", ""), "ref": r["text"], "hyp": h}) + "\n"
+                    for r, h in sorted(zip(rows, hyps), key=lambda pair: pair[0]["id"]))
+    return atomic_write_text(out_dir / f"predictions-{split}.jsonl", lines, "predictions")
+
+
 def evaluate(model: ConformerCTC, info: dict, root: str | Path, splits: list[str], threads: int = 1,
-             latency_seconds: float = 10.0, repeats: int = 10, max_frames: int = 30000) -> dict:
-    """Everything `conprune evaluate` reports, as one JSON-ready dict (WERs are fractions)."""
-    torch.set_num_threads(threads)
+             latency_seconds: float = 10.0, repeats: int = 10, max_frames: int = 30000,
+             predictions: str | Path | None = None) -> dict:
+    """Everything `conprune evaluate` reports, as one JSON-ready dict (WERs are fractions).
+
+    Transcription uses every CPU thread; `threads` applies to the latency measurement only. With
+    `predictions`, each split's per-utterance hypotheses are written there too.
+    """
     root = Path(root)
     splits = expand_splits(splits)
-    missing = [s for s in splits if not (root / "manifests" / f"{s}.jsonl").is_file()]
+    missing = [s for s in splits if not layout.manifest_path(root, s).is_file()]
     if missing:
-        prepare(root, missing, out_dir=root / "manifests")
+        prepare(root, missing, out_dir=layout.manifest_dir(root))
     wer = {}
     for split in splits:
-        rows = read_manifest(root / "manifests" / f"{split}.jsonl")
+        rows = read_manifest(layout.manifest_path(root, split))
         hyps = transcribe_rows(model, info, rows, max_frames)
         wer[split] = float(word_error_rate(hyps, [r["text"] for r in rows]))
+        if predictions is not None:
+            write_predictions(Path(predictions), split, rows, hyps)
     config = model.config
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
     frames = ref_frames(latency_seconds)
     feats, lengths = example_batch(latency_seconds, 1, config.input_dim)
     timed = side_by_side({"model": model_call(model, feats, lengths)}, repeats=repeats)["model"]
+    torch.set_num_threads(default_threads)
     meta = info.get("meta", {})
     dense = ConformerConfig.from_dict(meta["dense_config"]) if meta.get("dense_config") else None
     return {

@@ -1,21 +1,20 @@
-"""`results/demo/summary.json`: one row per method of the demo, the numbers issue 5 asks for.
+"""`results/<schedule>/summary.json`: one row per method × target, the numbers every report is built from.
 
 Rows hold `method`, `target`, `params`, `macs` (per 10 s), `latency_ratio` (÷ teacher, from the
 side-by-side `make bench`; baselines with the student's exact shapes share its ratio), `dev_wer`
 and `test_wer` (word-weighted over dev-clean + dev-other and test-clean + test-other, fractions).
-
-    python -m conprune.eval.demo_summary --data data/synth --runs runs/demo --out results/demo/summary.json
+Written by `conprune report` (the same pass that draws the table and plots), never by hand.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from conprune.data import layout
 from conprune.data.manifest import read_manifest
-from conprune.eval.runs import RunRef, discover_runs
 from conprune.io_atomic import atomic_write_text
+from conprune.report.runs import RunRef
 
 
 def pooled(wer: dict[str, float], words: dict[str, int], splits: tuple[str, str]) -> float:
@@ -26,7 +25,7 @@ def pooled(wer: dict[str, float], words: dict[str, int], splits: tuple[str, str]
 
 def split_words(data: Path) -> dict[str, int]:
     """Reference words per dev/test split, the weights that pool per-split WERs into one number."""
-    return {s: sum(len(r["text"].split()) for r in read_manifest(data / "manifests" / f"{s}.jsonl"))
+    return {s: sum(len(r["text"].split()) for r in read_manifest(layout.manifest_path(data, s)))
             for s in ("dev-clean", "dev-other", "test-clean", "test-other")}
 
 
@@ -47,26 +46,8 @@ def summary_rows(refs: list[RunRef], words: dict[str, int], ratios: dict) -> lis
     return rows
 
 
-def build(data: Path, bench: Path, refs: list[RunRef] | None = None) -> list[dict]:
-    """Summary rows of `refs`, by default the demo's fixed runs (the sweep has its own report)."""
-    refs = discover_runs(sweep=False) if refs is None else refs
-    ratios = json.loads(bench.read_text()) if bench.is_file() else {}
-    return summary_rows(refs, split_words(data), ratios)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("data/synth"))
-    parser.add_argument("--runs", type=Path, default=Path("runs"), help="stage output root (runs, runs/demo)")
-    parser.add_argument("--bench", type=Path, default=Path("bench/results.json"))
-    parser.add_argument("--out", type=Path, default=Path("results/demo/summary.json"))
-    args = parser.parse_args(argv)
-    rows = build(args.data, args.bench, discover_runs(args.runs, sweep=False))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(rows, indent=1) + "\n")
-    for row in rows:
-        print(f"{row['method']:>10} {row['target']:>8}  dev {100 * row['dev_wer']:.1f} %  test {100 * row['test_wer']:.1f} %")
-
-
-if __name__ == "__main__":
-    main()
+def write_summary(rows: list[dict], out: Path) -> None:
+    """summary.json: the rows without their per-layer `kept` lists (those go to the plots)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    slim = [{k: v for k, v in row.items() if k != "kept"} for row in rows]
+    atomic_write_text(out, json.dumps(slim, indent=1) + "\n", "summary")

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from conprune.data.text_sources import Sentence, load_sentences, source_names
-from conprune.data.tts_engines import ENGINES, SAMPLE_RATE, VOICES, Speaker, build_speakers
+from conprune.corpus.text_sources import Sentence, load_sentences, source_names
+from conprune.corpus.tts_engines import ENGINES, SAMPLE_RATE, VOICES, Speaker, build_speakers
 from conprune.errors import ConpruneError
 from conprune.io_atomic import atomic_open, atomic_write_json, atomic_write_text, ensure_writable_dir
 

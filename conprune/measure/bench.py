@@ -8,9 +8,7 @@ audio-seconds per wall-second. Writes `bench/results.json` (CPU) or `bench/resul
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import json
 import logging
 import platform
 import time
@@ -18,13 +16,13 @@ from pathlib import Path
 
 import torch
 
-from conprune.data.datamodule import AsrDataset
-from conprune.data.features import FrequencyWarp, GlobalCMVN, SpecAugment
+from conprune.data import layout
+from conprune.data.dataset import AsrDataset
+from conprune.data.features import NUM_MELS, FrequencyWarp, GlobalCMVN, SpecAugment
 from conprune.data.manifest import read_manifest
 from conprune.data.tokenizer import Tokenizer
-from conprune.eval.latency import dense_vs_torchaudio, example_batch, model_call, side_by_side
-from conprune.io_atomic import atomic_write_text, ensure_writable_dir
 from conprune.lit.checkpoint_io import load_ctc_model
+from conprune.measure.latency import dense_vs_torchaudio, example_batch, model_call, side_by_side
 from conprune.models.config import preset
 from conprune.models.package import load_model
 from conprune.pruning.cost import count_macs, count_params, ref_frames
@@ -64,11 +62,9 @@ def compact_vs_teacher(teacher_ckpt: str, model_file: str, tag: str, seconds: fl
 def data_realtime_factor(root: str, split: str = "train-clean-100", utterances: int = 60,
                          num_pieces: int = 64) -> float:
     """Audio seconds per wall second of one data worker: FLAC → log-mel → CMVN → augmentation."""
-    root_path = Path(root)
-    rows = read_manifest(root_path / "manifests" / f"{split}.jsonl")[:utterances]
-    tokenizer = Tokenizer(root_path / "tokenizer" / f"unigram{num_pieces}.model")
-    stats = json.loads(next((root_path / "manifests").glob("cmvn-*.json")).read_text())
-    cmvn = GlobalCMVN(torch.tensor(stats["mean"]), torch.tensor(stats["std"]))
+    rows = read_manifest(layout.manifest_path(root, split))[:utterances]
+    tokenizer = Tokenizer(layout.tokenizer_path(root, num_pieces))
+    cmvn = GlobalCMVN(torch.zeros(NUM_MELS), torch.ones(NUM_MELS))  # the statistics' values cost nothing
     augment = torch.nn.Sequential(FrequencyWarp(0.1), SpecAugment(2, 10, 2, 0.05))
     dataset = AsrDataset(rows, tokenizer, cmvn, augment, speeds=(0.9, 1.0, 1.1))
     start = time.perf_counter()
@@ -99,57 +95,8 @@ def run_bench(teacher: str, params50: str, macs50: str, data_root: str, device: 
     results.update(dense_vs_torchaudio(preset("demo", 65, pos_enc="none"), seconds, 1, repeats, device))
     rope = dense_vs_torchaudio(preset("demo", 65), seconds, 1, repeats, device)
     results["dense_rope_vs_torchaudio_ratio"] = rope["dense_vs_torchaudio_ratio"]
-    from conprune.eval.step_ratio import step_ratio
+    from conprune.measure.step_ratio import step_ratio
 
     results["prune_step_ratio"] = step_ratio(teacher, device=device)["prune_step_ratio"]
     results["data_realtime_factor"] = data_realtime_factor(data_root)
     return results
-
-
-def bench_table(results: dict) -> str:
-    """The README's bench table, generated from the results JSON."""
-    rows = [("compact ÷ teacher latency, −50 % params", "latency_ratio_params50", "{:.2f}"),
-            ("compact ÷ teacher MACs, −50 % params", "mac_ratio_params50", "{:.2f}"),
-            ("params sparsity reached (target 50 %)", "params_sparsity_params50", "{:.1%}"),
-            ("compact ÷ teacher latency, −50 % MACs", "latency_ratio_macs50", "{:.2f}"),
-            ("compact ÷ teacher MACs, −50 % MACs", "mac_ratio_macs50", "{:.2f}"),
-            ("MACs sparsity reached (target 50 %)", "macs_sparsity_macs50", "{:.1%}"),
-            ("dense conprune ÷ torchaudio Conformer blocks, equal dims", "dense_vs_torchaudio_ratio", "{:.2f}"),
-            ("the same with our rotary position embeddings on", "dense_rope_vs_torchaudio_ratio", "{:.2f}"),
-            ("prune step ÷ teacher step", "prune_step_ratio", "{:.2f}"),
-            ("data pipeline, audio s per wall s (1 worker)", "data_realtime_factor", "{:.0f}")]
-    lines = ["| measure | value |", "| --- | ---: |"]
-    lines += [f"| {label} | {fmt.format(results[key])} |" for label, key, fmt in rows if key in results]
-    lines.append(f"\nMeasured {results['date']} on {results['machine']}, {results['dtype']}, batch 1, "
-                 f"{results['seconds']:g} s utterances, median of interleaved repeats.")
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="conprune bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--teacher", default="runs/teacher/checkpoints/best.ckpt")
-    parser.add_argument("--params50", default="runs/prune/model.pt")
-    parser.add_argument("--macs50", default="runs/prune-macs/model.pt")
-    parser.add_argument("--data-root", default="data/synth")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--bf16", action="store_true")
-    parser.add_argument("--out", default=None)
-    parser.add_argument("--readme", default=None, help="README to regenerate the bench section of")
-    args = parser.parse_args(argv)
-    out = Path(args.out or ("bench/results.json" if args.device == "cpu" else f"bench/results-{args.device}.json"))
-    ensure_writable_dir(out.parent, "bench --out directory")  # before minutes of timing, not after
-    results = run_bench(args.teacher, args.params50, args.macs50, args.data_root, args.device, args.threads,
-                        repeats=args.repeats, bf16=args.bf16)
-    atomic_write_text(out, json.dumps(results, indent=1) + "\n", "bench results")
-    print(bench_table(results))
-    if args.readme:
-        from conprune.eval.readme import replace_section
-
-        readme = Path(args.readme)
-        atomic_write_text(readme, replace_section(readme.read_text(), "bench", bench_table(results)))
-
-
-if __name__ == "__main__":
-    main()

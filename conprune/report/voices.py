@@ -4,24 +4,23 @@ The embedded corpus names each speaker in `LibriSpeech/SPEAKERS.TXT` as
 "<engine> <voice>[+variant] pitch P tempo T"; speakers are grouped by engine and voice, so each
 held-out voice can be read off on its own. On real LibriSpeech the group is the reader's name.
 
-    python -m conprune.eval.voices --data DIR --predictions RUN_DIR [--out wer.md]
+    conprune voices --data DIR --predictions RUN_DIR [--out wer.md]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import defaultdict
 from pathlib import Path
 
 from torchmetrics.functional.text import word_error_rate
 
-from conprune.data.manifest import atomic_write_text
+from conprune.data import layout
 
 
 def read_speaker_names(corpus_root: Path) -> dict[str, str]:
     """speaker id -> voice name from SPEAKERS.TXT (`ID | SEX | SUBSET | MINUTES | NAME`)."""
-    path = corpus_root / "LibriSpeech" / "SPEAKERS.TXT"
+    path = layout.speakers_file(corpus_root)
     names: dict[str, str] = {}
     if not path.is_file():
         return names
@@ -58,19 +57,3 @@ def to_markdown(rows: list[dict]) -> str:
         voice = "**all**" if r["voice"] == "*" else r["voice"]
         lines.append(f"| {r['split']} | {voice} | {r['utterances']} | {r['words']} | {100 * r['wer']:.1f} |")
     return "\n".join(lines) + "\n"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="corpus root (holds LibriSpeech/)")
-    parser.add_argument("--predictions", type=Path, required=True, help="dir searched for predictions-*.jsonl")
-    parser.add_argument("--out", type=Path, help="write the markdown table here too")
-    args = parser.parse_args()
-    table = to_markdown(wer_table(args.predictions, args.data))
-    print(table)
-    if args.out:
-        atomic_write_text(args.out, table)
-
-
-if __name__ == "__main__":
-    main()

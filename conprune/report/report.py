@@ -1,11 +1,12 @@
-"""`conprune report` / `make report`: every method × target side by side, as a table, plots and W&B.
+"""`conprune report` / `make report`: every method × target side by side: summary, table, plots, W&B.
 
 Reads what the stages already wrote — each run's results.json (`conprune evaluate`), the prune
-runs' CSV logs (sparsity, λ), `make bench`'s latency ratios — and writes `results/demo/report.md`,
-four PNGs and the README's report section. Runs are found by `conprune.eval.runs.discover_runs`
-(the demo's fixed mapping plus runs/sweep/<method>-<target>/), so the same command reports a sweep.
+runs' CSV logs (sparsity, λ), `make bench`'s latency ratios — and writes `<out>/summary.json`,
+`<out>/report.md` and four PNGs. Runs are found by `conprune.report.runs.discover_runs` (the
+demo's fixed mapping plus runs/sweep/<method>-<target>/), so the same command reports a sweep.
+The README's copy of the table is regenerated only by `conprune readme report`.
 
-    conprune report [--runs runs] [--results 'runs/other/*/results.json' ...] [--readme README.md] [--no-wandb]
+    conprune report [--runs runs] [--results 'runs/other/*/results.json' ...] [--out results/demo] [--no-wandb]
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import os
 import re
 from pathlib import Path
 
-from conprune.eval.demo_summary import split_words, summary_rows
-from conprune.eval.logs import series
-from conprune.eval.report_plots import method_key, plot_curves, plot_kept, plot_latency, plot_pareto
-from conprune.eval.runs import DEMO_RUNS, curve_runs, discover_runs
 from conprune.io_atomic import atomic_write_text
+from conprune.report.logs import series
+from conprune.report.plots import method_key, plot_curves, plot_kept, plot_latency, plot_pareto
+from conprune.report.runs import DEMO_RUNS, curve_runs, discover_runs
+from conprune.report.summary import split_words, summary_rows, write_summary
 
 log = logging.getLogger(__name__)
 PLOTS = {"pareto": "pareto_wer_params.png", "latency": "wer_latency.png", "curves": "sparsity_lambda.png",
@@ -133,41 +134,26 @@ def collect_curves(runs_dir: Path) -> dict[str, dict[str, list[tuple[int, float]
     return curves
 
 
-def write_report(rows: list[dict], curves: dict, steps: dict[str, int], out: Path,
-                 readme: Path | None = None) -> dict[str, Path]:
-    """Write the PNGs and report.md under `out` (and the README section); return the PNG paths."""
+def write_report(rows: list[dict], curves: dict, steps: dict[str, int], out: Path) -> dict[str, Path]:
+    """Write summary.json, the PNGs and report.md under `out`; return the PNG paths."""
     out.mkdir(parents=True, exist_ok=True)
+    write_summary(rows, out / "summary.json")
     images = {"pareto": plot_pareto(rows, out / PLOTS["pareto"]),
               "latency": plot_latency(rows, out / PLOTS["latency"]),
               "curves": plot_curves(curves, out / PLOTS["curves"]),
               "kept": plot_kept(kept_maps(sort_rows(rows)), out / PLOTS["kept"])}
     atomic_write_text(out / "report.md", report_markdown(rows, steps))
-    if readme is not None:
-        from conprune.eval.readme import replace_section
-
-        link = Path(os.path.relpath(images["pareto"], readme.resolve().parent)).as_posix()
-        body = (f"{markdown_table(rows)}\n\n{TABLE_NOTE} {steps_note(steps)}\n\n"
-                f"![test WER vs parameters, all methods]({link})\n\n"
-                f"More plots (WER vs latency, sparsity/λ curves, kept structure per layer) in "
-                f"[{Path(link).parent.as_posix()}/report.md]({Path(link).parent.as_posix()}/report.md).")
-        atomic_write_text(readme, replace_section(readme.read_text(), "report", body))
     return images
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The report's options (kept apart from `main` so another entry point can reuse them)."""
-    parser.add_argument("--runs", "--runs-dir", dest="runs_dir", type=Path, default=Path("runs"),
-                        help="stage output root: the demo's runs and RUNS/sweep/ live here")
-    parser.add_argument("--results", nargs="*", default=[],
-                        help="more runs: METHOD:TARGET=PATH, or results.json paths/globs in <method>-<target>/ dirs")
-    parser.add_argument("--no-sweep", action="store_true", help="ignore RUNS_DIR/sweep/")
-    parser.add_argument("--no-demo", action="store_true", help="ignore the demo's fixed runs (runs/finetune, ...)")
-    parser.add_argument("--data", type=Path, default=Path("data/synth"), help="corpus root (words per split)")
-    parser.add_argument("--bench", type=Path, default=Path("bench/results.json"))
-    parser.add_argument("--out", type=Path, default=Path("results/demo"))
-    parser.add_argument("--readme", type=Path, default=None, help="README to regenerate the report section of")
-    parser.add_argument("--no-wandb", action="store_true", help="skip W&B logging")
-    parser.add_argument("--wandb-dir", type=Path, default=None, help="W&B run directory (default RUNS/report)")
+def readme_body(rows: list[dict], steps: dict[str, int], pareto: Path, readme: Path) -> str:
+    """The README's report section: the table, its notes and the Pareto plot linked from `readme`."""
+    link = Path(os.path.relpath(pareto, readme.resolve().parent)).as_posix()
+    folder = Path(link).parent.as_posix()
+    return (f"{markdown_table(rows)}\n\n{TABLE_NOTE} {steps_note(steps)}\n\n"
+            f"![test WER vs parameters, all methods]({link})\n\n"
+            f"More plots (WER vs latency, sparsity/λ curves, kept structure per layer) in "
+            f"[{folder}/report.md]({folder}/report.md).")
 
 
 def run_report(args: argparse.Namespace) -> str:
@@ -178,9 +164,9 @@ def run_report(args: argparse.Namespace) -> str:
         log.warning("report: no results.json found under %s; nothing to report", args.runs_dir)
         return ""
     curves = collect_curves(args.runs_dir)
-    images = write_report(rows, curves, training_steps(args.runs_dir), args.out, args.readme)
+    images = write_report(rows, curves, training_steps(args.runs_dir), args.out)
     if not args.no_wandb:
-        from conprune.eval.report_wandb import log_report
+        from conprune.report.wandb_tables import log_report
 
         run_dir = log_report(rows, images, curves, args.wandb_dir or args.runs_dir / "report")
         log.info("report: W&B run in %s", run_dir or "none (WANDB_MODE=disabled or wandb not installed)")
@@ -188,15 +174,3 @@ def run_report(args: argparse.Namespace) -> str:
     print(f"{table}\n\nreport: {args.out / 'report.md'}; plots: "
           + ", ".join(str(p) for p in images.values()))
     return table
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`conprune report` (the CLI passes its remaining arguments here, as for `conprune bench`)."""
-    parser = argparse.ArgumentParser(prog="conprune report", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    run_report(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    main()

@@ -1,0 +1,38 @@
+"""The plain (non-Lightning) verbs of `conprune`: each one's arguments and what it runs.
+
+`conprune.cli.COMMANDS` is the table that names them; these modules only hold the two halves of
+each verb: `<verb>_args(parser)` declares its options, `<verb>(args)` runs it. Heavy imports
+(torch, Lightning, matplotlib) happen inside the handlers, so `conprune --help` stays fast.
+"""
+
+from conprune.commands.data import (
+    download,
+    download_args,
+    prepare,
+    prepare_args,
+    synth,
+    synth_args,
+    tokenizer,
+    tokenizer_args,
+)
+from conprune.commands.measure import bench, bench_args, evaluate, evaluate_args, step_ratio, step_ratio_args
+from conprune.commands.models import (
+    baseline,
+    baseline_args,
+    compact,
+    compact_args,
+    transcribe,
+    transcribe_args,
+)
+from conprune.commands.report import (
+    prune_summary,
+    prune_summary_args,
+    readme,
+    readme_args,
+    report,
+    report_args,
+    voices,
+    voices_args,
+)
+
+__all__ = ["baseline", "baseline_args", "bench", "bench_args", "compact", "compact_args", "download", "download_args", "evaluate", "evaluate_args", "prepare", "prepare_args", "prune_summary", "prune_summary_args", "readme", "readme_args", "report", "report_args", "step_ratio", "step_ratio_args", "synth", "synth_args", "tokenizer", "tokenizer_args", "transcribe", "transcribe_args", "voices", "voices_args"]

@@ -1,0 +1,72 @@
+"""`conprune data synth|prepare|download` and `conprune tokenizer`: making and reading a corpus."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def synth_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", required=True, type=Path)
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--hours", type=float)
+    size.add_argument("--utterances", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--text", type=Path, help="sentences to speak instead of the Debian texts")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--engines", help="comma-separated subset of TTS engines")
+
+
+def synth(args: argparse.Namespace) -> None:
+    from conprune.corpus.synth import synthesize_corpus
+
+    if args.hours is None and args.utterances is None:
+        args.hours = 2.0
+    engines = args.engines.split(",") if args.engines else None
+    out = synthesize_corpus(args.root, hours=args.hours, utterances=args.utterances, seed=args.seed,
+                            text_file=args.text, workers=args.workers, engines=engines)
+    print(f"corpus written to {out}")
+
+
+def prepare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", required=True, type=Path)
+    p.add_argument("--splits", required=True, help="comma-separated split names (train-960 alias)")
+    p.add_argument("--out", type=Path, help="manifest dir (default ROOT/manifests)")
+    p.add_argument("--workers", type=int, default=2)
+
+
+def prepare(args: argparse.Namespace) -> None:
+    from conprune.data.librispeech import prepare as prepare_splits
+
+    for split, info in prepare_splits(args.root, args.splits.split(","), out_dir=args.out,
+                                      workers=args.workers).items():
+        print(f"{split}: {info}")
+
+
+def download_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", required=True, type=Path)
+    p.add_argument("--splits", required=True)
+    p.add_argument("--base-url", default=None)
+
+
+def download(args: argparse.Namespace) -> None:
+    from conprune.data.librispeech import download as download_splits
+
+    download_splits(args.root, args.splits.split(","), **({"base_url": args.base_url} if args.base_url else {}))
+
+
+def tokenizer_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", required=True, type=Path)
+    p.add_argument("--splits", default="train-clean-100")
+    p.add_argument("--vocab-size", type=int, default=256, help="number of pieces (blank is extra)")
+
+
+def tokenizer(args: argparse.Namespace) -> None:
+    from conprune.data import layout
+    from conprune.data.librispeech import expand_splits
+    from conprune.data.manifest import read_manifest
+    from conprune.data.tokenizer import train_tokenizer
+
+    texts = [r["text"] for s in expand_splits(args.splits.split(","))
+             for r in read_manifest(layout.manifest_path(args.root, s))]
+    print(train_tokenizer(texts, layout.tokenizer_path(args.root, args.vocab_size), args.vocab_size))

@@ -1,0 +1,84 @@
+"""`conprune report`, `voices`, `prune-summary`, `readme`: results turned into tables and text."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from conprune.errors import ConpruneError
+
+
+def report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", "--runs-dir", dest="runs_dir", type=Path, default=Path("runs"),
+                   help="stage output root: the demo's runs and RUNS/sweep/ live here")
+    p.add_argument("--results", nargs="*", default=[],
+                   help="more runs: METHOD:TARGET=PATH, or results.json paths/globs in <method>-<target>/ dirs")
+    p.add_argument("--no-sweep", action="store_true", help="ignore RUNS_DIR/sweep/")
+    p.add_argument("--no-demo", action="store_true", help="ignore the demo's fixed runs (runs/finetune, ...)")
+    p.add_argument("--data", type=Path, default=Path("data/synth"), help="corpus root (words per split)")
+    p.add_argument("--bench", type=Path, default=Path("bench/results.json"))
+    p.add_argument("--out", type=Path, default=Path("results/demo"))
+    p.add_argument("--no-wandb", action="store_true", help="skip W&B logging")
+    p.add_argument("--wandb-dir", type=Path, default=None, help="W&B run directory (default RUNS/report)")
+
+
+def report(args: argparse.Namespace) -> None:
+    from conprune.report.report import run_report
+
+    run_report(args)
+
+
+def voices_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="corpus root (holds LibriSpeech/)")
+    p.add_argument("--predictions", type=Path, required=True, help="dir searched for predictions-*.jsonl")
+    p.add_argument("--out", type=Path, help="write the markdown table here too")
+
+
+def voices(args: argparse.Namespace) -> None:
+    from conprune.io_atomic import atomic_write_text
+    from conprune.report.voices import to_markdown, wer_table
+
+    table = to_markdown(wer_table(args.predictions, args.data))
+    print(table)
+    if args.out:
+        atomic_write_text(args.out, table)
+
+
+def prune_summary_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", type=Path, default=Path("runs/prune"))
+    p.add_argument("--teacher", type=Path, default=Path("runs/teacher"))
+
+
+def prune_summary(args: argparse.Namespace) -> None:
+    from conprune.io_atomic import atomic_write_json
+    from conprune.report.prune_summary import summary
+
+    info = summary(args.run, args.teacher)
+    kept = info.pop("kept")
+    print(json.dumps(info, indent=2))
+    atomic_write_json(args.run / "summary.json", {**info, "kept": kept}, "prune summary", indent=2)
+
+
+README_SECTIONS = ("teacher", "prune", "comparison", "bench", "report")
+
+
+def readme_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sections", nargs="*", default=list(README_SECTIONS),
+                   help=f"sections to regenerate (default all): {', '.join(README_SECTIONS)}")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="the full schedule's stage output root")
+    p.add_argument("--results", type=Path, default=Path("results/full"), help="`conprune report`'s output dir")
+    p.add_argument("--bench", type=Path, default=Path("bench/results.json"))
+    p.add_argument("--readme", type=Path, nargs="+", default=None, metavar="FILE",
+                   help="files searched for each section's markers (default README.md and docs/*.md); "
+                        "a section is rewritten in the one file that holds it")
+
+
+def readme(args: argparse.Namespace) -> None:
+    from conprune.report.readme_block import regenerate, section_files
+
+    unknown = [s for s in args.sections if s not in README_SECTIONS]
+    if unknown:
+        raise ConpruneError(f"readme: unknown section {unknown[0]!r}; choose from {', '.join(README_SECTIONS)}")
+    for section in regenerate(args.readme or section_files(), args.sections, args.runs, args.results, args.bench):
+        print(f"section {section} regenerated")

@@ -1,0 +1,1 @@
+"""conprune.inference: decoding audio files with a trained model."""

@@ -1,0 +1,103 @@
+"""The named groups of stage arguments, one dataclass each, read by LightningCLI as nested YAML.
+
+A prune-stage YAML then says which group a key belongs to (`optim: {lr: ...}`, `distill:
+{kd_weight: ...}`) instead of 25 flat arguments. Modules accept a dataclass or a plain dict (what a
+checkpoint's hyperparameters hold: plain types only, so `torch.load(weights_only=True)` reads them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from conprune.errors import check_fields
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW and its learning-rate schedule (`conprune.lit.optim`).
+
+    lr: peak learning rate; weight_decay: on matrices only (never norms or biases); warmup_steps,
+    lr_schedule (`cosine`, `linear`, `noam`, `constant`), min_lr_ratio: see `warmup_decay`.
+    """
+
+    lr: float = 5e-4
+    weight_decay: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = 100
+    lr_schedule: str = "cosine"
+    min_lr_ratio: float = 0.05
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """How a student learns from the frozen teacher (prune and finetune stages alike).
+
+    layer_map: {student layer: teacher layer} for the layer loss; default every `layer_every`-th.
+    layer_loss: `l1_cos` (DPHuBERT) or `mse`. layer_weight, kd_weight, kd_temperature, ctc_weight:
+    weights of the layer loss, the posterior KL at temperature T, and the ground-truth CTC loss.
+    """
+
+    layer_map: dict[int, int] | None = None
+    layer_every: int = 2
+    layer_loss: str = "l1_cos"
+    layer_weight: float = 1.0
+    kd_weight: float = 1.0
+    kd_temperature: float = 1.0
+    ctc_weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """What the prune stage aims at.
+
+    sparsity: final fraction in (0, 1) of `metric` (`params` or `macs`) removed, measured on the
+    whole model against the teacher. ref_seconds: utterance length at which MACs are counted
+    (attention's T² term included). tolerance: |deterministic − target| allowed for checkpoint
+    selection. structures: optional fractions of units to remove per group, e.g.
+    `{ffn_units: 0.6, heads: 0.3}` (groups: heads, ffn_units, conv_channels), each with its own
+    Lagrangian term and ramped like the main target (see pruning/structure_targets.py).
+    """
+
+    sparsity: float = 0.5
+    metric: str = "params"
+    ref_seconds: float = 10.0
+    tolerance: float = 0.01
+    structures: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class LagrangianConfig:
+    """How the constraint is optimised: the multipliers λ and the gate log α they act through.
+
+    lambda_lr, lambda_optimizer: λ by gradient ascent at a constant LR, no weight decay. `adam`
+    (default): in the AdamW group, so λ moves by about lr per step. `sgd`: plain ascent,
+    λ1 += lr·(t − ŝ). Measured on the demo (H200, 8 runs, bench/prune_lambda_sweep_h200.jsonl):
+    plain ascent swung the sparsity by ±20 % around the target; Adam at 0.01-0.05 stayed within 3-5 %.
+    penalty_rho: a fixed λ2 (quadratic restoring force) instead of a learned one; None = learned.
+    log_alpha_lr: the gates' log α (AdamW, no weight decay, constant LR).
+    """
+
+    lambda_lr: float = 0.01
+    lambda_optimizer: str = "adam"
+    penalty_rho: float | None = None
+    log_alpha_lr: float = 0.02
+
+
+def coerce(cls: type[T], value: T | dict[str, Any] | None, group: str) -> T:
+    """`value` as a `cls`: a dataclass passes through, a dict (from a checkpoint or a test) is
+    checked for unknown keys and converted, None gives the defaults."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    check_fields(value, cls, f"model.init_args.{group}")
+    return cls(**value)
+
+
+def plain(value: Any) -> Any:
+    """A dataclass as a dict of plain values (tuples kept), for checkpoint hyperparameters."""
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value

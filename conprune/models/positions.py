@@ -1,0 +1,33 @@
+"""Position encodings: sinusoidal (absolute, added once) and rotary (RoPE, per head in attention)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def sinusoid(length: int, dim: int, device: torch.device) -> Tensor:
+    """Absolute sinusoidal position table [length, dim] (Vaswani et al.)."""
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    inv = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(1e4) / dim))
+    table = torch.zeros(length, dim, device=device)
+    table[:, 0::2] = torch.sin(pos * inv)
+    table[:, 1::2] = torch.cos(pos * inv)
+    return table
+
+
+def rope_tables(length: int, head_dim: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """cos/sin tables [length, head_dim] for rotary embeddings (rotate-half layout)."""
+    inv = 1.0 / (1e4 ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
+    angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inv
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotary position embedding of x [..., T, head_dim] with tables from `rope_tables`."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)

@@ -1,0 +1,1 @@
+"""conprune.report: run results collected into summaries, tables, plots, W&B and README blocks."""
