@@ -96,3 +96,15 @@ def test_conprune_bench_is_a_subcommand(capsys):
         main(["bench", "--help"])
     assert exit_info.value.code == 0
     assert "--params50" in capsys.readouterr().out
+
+
+def test_bench_command_writes_results_and_prints_the_table(tmp_path, monkeypatch, capsys):
+    """The CLI path of `conprune bench` (the measurement itself is tested above): JSON out, table printed."""
+    import conprune.measure.bench as bench
+
+    measured = {"latency_ratio_params50": 0.55, "date": "2026-11-29", "machine": "test", "dtype": "float32",
+                "seconds": 10.0}
+    monkeypatch.setattr(bench, "run_bench", lambda *args, **kwargs: measured)
+    main(["bench", "--out", str(tmp_path / "bench.json")])
+    assert json.loads((tmp_path / "bench.json").read_text()) == measured
+    assert "| compact ÷ teacher latency, −50 % params | 0.55 |" in capsys.readouterr().out

@@ -51,7 +51,8 @@ def bench_args(p: argparse.ArgumentParser) -> None:
 
 def bench(args: argparse.Namespace) -> None:
     from conprune.io_atomic import atomic_write_text
-    from conprune.measure.bench import bench_table, run_bench
+    from conprune.measure.bench import run_bench
+    from conprune.report.bench_table import bench_table
 
     out = Path(args.out or ("bench/results.json" if args.device == "cpu" else f"bench/results-{args.device}.json"))
     _writable(out, "bench --out directory")
