@@ -83,6 +83,8 @@ COMMANDS: dict[str, Verb | dict[str, Verb]] = {
     "prune-summary": Verb("what a prune run reached: sparsity vs target, dev WER vs teacher",
                           c.prune_summary_args, c.prune_summary),
     "readme": Verb("regenerate the result sections of README.md and docs/*.md", c.readme_args, c.readme),
+    "ship-teacher": Verb("package a teacher run as pretrained/<name>/ with a measured model card",
+                         c.ship_teacher_args, c.ship_teacher),
 }
 
 

@@ -14,7 +14,8 @@ import pytest
 import soundfile as sf
 
 from conprune.corpus import synth
-from conprune.corpus.synth import SPLITS, plan_utterances, split_sizes, synthesize_corpus
+from conprune.corpus.plan import SPLITS, default_eval_size, plan_utterances, split_sizes
+from conprune.corpus.synth import synthesize_corpus
 from conprune.corpus.text_sources import Sentence, austen_available, kjv_available, load_sentences
 from conprune.corpus.tts_engines import ENGINES, Speaker, build_speakers
 from conprune.errors import ConpruneError
@@ -36,8 +37,8 @@ def text_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory, text_file: Path) -> Path:
     root = tmp_path_factory.mktemp("synth")
-    synthesize_corpus(root, utterances=20, seed=3, text_file=text_file, workers=1,
-                      engines=["espeak"], progress=False)
+    synthesize_corpus(root, utterances=12, seed=3, text_file=text_file, workers=1,
+                      engines=["espeak"], progress=False, dev_utterances=2)
     return root
 
 
@@ -67,9 +68,10 @@ def _voices(libri: Path) -> dict[int, str]:
 def test_layout_and_charset(corpus: Path) -> None:
     libri = corpus / "LibriSpeech"
     trans = _transcripts(libri)
-    assert sum(len(t) for t in trans.values()) == 20
+    assert sum(len(t) for t in trans.values()) == 12 + 2 * 2 + 2 * default_eval_size(12)
+    assert not trans["train-clean-360"] and not (libri / "train-clean-360").exists()
     for split, utts in trans.items():
-        assert utts, split
+        assert utts or split == "train-clean-360", split
         for uid, text in utts.items():
             spk, chap, idx = uid.split("-")
             assert len(idx) == 4 and re.fullmatch(r"[A-Z' ]+", text) and "  " not in text
@@ -78,12 +80,12 @@ def test_layout_and_charset(corpus: Path) -> None:
             assert info.frames > 16000 * 0.5
     assert not list(libri.rglob("*.tmp"))
     md = (corpus / "SYNTHETIC.md").read_text()
-    assert all(split in md for split in SPLITS) and "seed 3" in md
+    assert all(split in md for split in SPLITS[:-1]) and "seed 3" in md
 
 
 def test_torchaudio_reads_every_split(corpus: Path) -> None:
     torchaudio = pytest.importorskip("torchaudio")
-    for split in SPLITS:
+    for split in SPLITS[:-1]:
         ds = torchaudio.datasets.LIBRISPEECH(str(corpus), url=split, download=False)
         for i in range(len(ds)):
             path, sr, text, *_ = ds.get_metadata(i)
@@ -108,32 +110,49 @@ def test_held_out_voices_never_in_train(corpus: Path) -> None:
 
 def test_deterministic_across_workers_and_idempotent(corpus: Path, text_file: Path,
                                                      tmp_path: Path) -> None:
-    synthesize_corpus(tmp_path, utterances=20, seed=3, text_file=text_file, workers=2,
-                      engines=["espeak"], progress=False)
+    synthesize_corpus(tmp_path, utterances=12, seed=3, text_file=text_file, workers=2,
+                      engines=["espeak"], progress=False, dev_utterances=2)
     a = {p.relative_to(corpus): p.read_bytes() for p in (corpus / "LibriSpeech").rglob("*") if p.is_file()}
     b = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "LibriSpeech").rglob("*") if p.is_file()}
     assert a == b
     stamp = corpus / "LibriSpeech" / synth.STAMP
     before = stamp.stat().st_mtime_ns
-    synthesize_corpus(corpus, utterances=20, seed=3, text_file=text_file, workers=1,
-                      engines=["espeak"], progress=False)
+    synthesize_corpus(corpus, utterances=12, seed=3, text_file=text_file, workers=1,
+                      engines=["espeak"], progress=False, dev_utterances=2)
     assert stamp.stat().st_mtime_ns == before
+
+
+def test_growing_test_splits_keeps_the_training_split(text_file: Path, tmp_path: Path) -> None:
+    """More test utterances (and a second training split) leave train-clean-100 byte-identical and
+    only extend the test splits: a teacher trained before still matches its training split."""
+    kwargs = {"utterances": 12, "seed": 3, "text_file": text_file, "workers": 1, "engines": ["espeak"],
+              "progress": False, "dev_utterances": 2}
+    libri = synthesize_corpus(tmp_path, test_utterances=2, **kwargs)
+    before = {p.relative_to(libri): p.read_bytes() for p in (libri / "train-clean-100").rglob("*") if p.is_file()}
+    old = _transcripts(libri)
+    synthesize_corpus(tmp_path, test_utterances=4, extra_train_hours=0.01, **kwargs)
+    after = {p.relative_to(libri): p.read_bytes() for p in (libri / "train-clean-100").rglob("*") if p.is_file()}
+    new = _transcripts(libri)
+    assert after == before and new["dev-clean"] == old["dev-clean"]
+    for split in ("test-clean", "test-other"):
+        assert len(new[split]) == 4 and old[split].items() <= new[split].items()
+    assert new["train-clean-360"] and not set(new["train-clean-360"].values()) & set(new["train-clean-100"].values())
 
 
 def test_seed_changes_assignment(text_file: Path) -> None:
     sentences, _ = load_sentences(text_file)
     speakers = build_speakers(["espeak"], 0)
-    plans = [[(u.split, u.speaker.speaker_id, u.text) for u in plan_utterances(sentences[:30], speakers, s)]
+    sizes = split_sizes(20, 2, 3)
+    plans = [[(u.split, u.speaker.speaker_id, u.text) for u in plan_utterances(sentences, speakers, sizes, s)]
              for s in (0, 1, 0)]
     assert plans[0] == plans[2] and plans[0] != plans[1]
 
 
-def test_split_sizes() -> None:
-    for n in (20, 300, 1195, 10_000):
-        sizes = split_sizes(n)
-        assert sum(sizes.values()) == n and all(v >= 1 for v in sizes.values())
-        assert sizes["train-clean-100"] >= 0.7 * n
-    assert min(split_sizes(1000).values()) >= 24 and min(split_sizes(10).values()) >= 1
+def test_eval_sizes_and_sentence_budget(text_file: Path) -> None:
+    assert default_eval_size(3593) == 158 and default_eval_size(300) == 17 and default_eval_size(10) == 1
+    sentences, _ = load_sentences(text_file)
+    with pytest.raises(ConpruneError, match="^utterances: the splits need 68 distinct sentences but only 60"):
+        plan_utterances(sentences, build_speakers(["espeak"], 0), split_sizes(40, 7, 7), 0)
 
 
 @pytest.mark.skipif(not (ENGINES["flite"].available() and ENGINES["festival"].available()),
@@ -141,9 +160,10 @@ def test_split_sizes() -> None:
 def test_full_inventory_holds_out_whole_voices() -> None:
     speakers = build_speakers(list(ENGINES), 0)
     sentences = [Sentence("t", f"SENTENCE NUMBER {i}") for i in range(400)]
-    plan = plan_utterances(sentences, speakers, 0)
+    plan = plan_utterances(sentences, speakers, split_sizes(300, 15, 15, 30), 0)
     voices = {split: {(u.speaker.engine, u.speaker.voice) for u in plan if u.split == split} for split in SPLITS}
     train = voices["train-clean-100"]
+    assert voices["train-clean-360"] <= train
     assert voices["dev-clean"] <= train and voices["test-clean"] <= train
     assert not (voices["dev-other"] | voices["test-other"]) & train
     assert not voices["dev-other"] & voices["test-other"]
@@ -186,6 +206,8 @@ def test_austen_source() -> None:
     ({"utterances": 3}, "utterances"),
     ({"hours": -1.0}, "hours"),
     ({"utterances": 20, "workers": 0}, "workers"),
+    ({"utterances": 20, "test_utterances": 0}, "test_utterances"),
+    ({"utterances": 20, "extra_train_hours": -1.0}, "extra_train_hours"),
     ({"utterances": 20, "engines": ["nope"]}, "engines"),
     ({"utterances": 20, "text_file": Path("/nonexistent/x.txt")}, "text"),
     ({"utterances": 5000}, "utterances"),

@@ -34,5 +34,10 @@ from conprune.commands.report import (
     voices,
     voices_args,
 )
+from conprune.commands.ship import ship_teacher, ship_teacher_args
 
-__all__ = ["baseline", "baseline_args", "bench", "bench_args", "compact", "compact_args", "download", "download_args", "evaluate", "evaluate_args", "prepare", "prepare_args", "prune_summary", "prune_summary_args", "readme", "readme_args", "report", "report_args", "step_ratio", "step_ratio_args", "synth", "synth_args", "tokenizer", "tokenizer_args", "transcribe", "transcribe_args", "voices", "voices_args"]
+__all__ = ["baseline", "baseline_args", "bench", "bench_args", "compact", "compact_args", "download",
+           "download_args", "evaluate", "evaluate_args", "prepare", "prepare_args", "prune_summary",
+           "prune_summary_args", "readme", "readme_args", "report", "report_args", "ship_teacher",
+           "ship_teacher_args", "step_ratio", "step_ratio_args", "synth", "synth_args", "tokenizer",
+           "tokenizer_args", "transcribe", "transcribe_args", "voices", "voices_args"]

@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from conprune.errors import ConpruneError
+
 
 def synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", required=True, type=Path)
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--hours", type=float)
-    size.add_argument("--utterances", type=int)
+    size.add_argument("--hours", type=float, help="hours of the training split train-clean-100")
+    size.add_argument("--utterances", type=int, help="utterances of train-clean-100 (instead of --hours)")
+    p.add_argument("--dev-utterances", type=int, help="utterances per dev split (default 4.4 %% of train)")
+    p.add_argument("--test-utterances", type=int, help="utterances per test split (default 4.4 %% of train); "
+                   "growing it never changes the training split")
+    p.add_argument("--extra-train-hours", type=float, default=0.0,
+                   help="hours of a second training split, train-clean-360 (more sentences, same voices)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--text", type=Path, help="sentences to speak instead of the Debian texts")
     p.add_argument("--workers", type=int, default=2)
@@ -24,22 +31,31 @@ def synth(args: argparse.Namespace) -> None:
         args.hours = 2.0
     engines = args.engines.split(",") if args.engines else None
     out = synthesize_corpus(args.root, hours=args.hours, utterances=args.utterances, seed=args.seed,
-                            text_file=args.text, workers=args.workers, engines=engines)
+                            text_file=args.text, workers=args.workers, engines=engines,
+                            dev_utterances=args.dev_utterances, test_utterances=args.test_utterances,
+                            extra_train_hours=args.extra_train_hours)
     print(f"corpus written to {out}")
 
 
 def prepare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", required=True, type=Path)
-    p.add_argument("--splits", required=True, help="comma-separated split names (train-960 alias)")
+    p.add_argument("--splits", required=True,
+                   help="comma-separated split names (train-960 alias), or `all`: every split directory present")
     p.add_argument("--out", type=Path, help="manifest dir (default ROOT/manifests)")
     p.add_argument("--workers", type=int, default=2)
 
 
 def prepare(args: argparse.Namespace) -> None:
+    from conprune.data import layout
     from conprune.data.librispeech import prepare as prepare_splits
 
-    for split, info in prepare_splits(args.root, args.splits.split(","), out_dir=args.out,
-                                      workers=args.workers).items():
+    splits = args.splits.split(",")
+    if args.splits == "all":
+        tree = layout.corpus_tree(args.root)
+        splits = sorted(p.name for p in tree.iterdir() if p.is_dir()) if tree.is_dir() else []
+        if not splits:
+            raise ConpruneError(f"splits: no split directory under {tree}; synthesise or download a corpus first")
+    for split, info in prepare_splits(args.root, splits, out_dir=args.out, workers=args.workers).items():
         print(f"{split}: {info}")
 
 

@@ -17,48 +17,22 @@ import random
 import shutil
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from conprune.corpus.text_sources import Sentence, load_sentences, source_names
+from conprune.corpus.plan import SPLITS, Utterance, default_eval_size, plan_utterances, split_sizes
+from conprune.corpus.text_sources import load_sentences, source_names
 from conprune.corpus.tts_engines import ENGINES, SAMPLE_RATE, VOICES, Speaker, build_speakers
 from conprune.errors import ConpruneError
 from conprune.io_atomic import atomic_open, atomic_write_json, atomic_write_text, ensure_writable_dir
 
-SPLITS = ("train-clean-100", "dev-clean", "test-clean", "dev-other", "test-other")
-EVAL_SPLITS = SPLITS[1:]
-
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SECONDS_PER_WORD = 0.28  # measured mean over the engines/tempi here; only turns --hours into a count
 CHUNK = 24  # utterances per worker task: one eSpeak child / festival process each
 STAMP = ".conprune_synth.json"
-
-
-@dataclass(frozen=True)
-class Utterance:
-    """One planned utterance: its split, speaker, chapter, index in the chapter and transcript."""
-
-    split: str
-    speaker: Speaker
-    chapter: int
-    index: int
-    text: str
-
-    @property
-    def utt_id(self) -> str:
-        return f"{self.speaker.speaker_id}-{self.chapter}-{self.index:04d}"
-
-    def path(self, libri: Path) -> Path:
-        return libri / self.split / str(self.speaker.speaker_id) / str(self.chapter) / f"{self.utt_id}.flac"
-
-
-def split_sizes(n: int) -> dict[str, int]:
-    """~85 % train; each eval split gets 3.75 %, but at least min(24, n/20) utterances."""
-    each = max(round(0.0375 * n), min(24, n // 20), 1)
-    return {"train-clean-100": n - 4 * each, **{s: each for s in EVAL_SPLITS}}
 
 
 def resolve_engines(engines: list[str] | None) -> list[str]:
@@ -78,40 +52,6 @@ def resolve_engines(engines: list[str] | None) -> list[str]:
         raise ConpruneError("engines: no TTS engine available; `pip install espeakng-loader` or "
                             "run `make system-deps`")
     return names
-
-
-def plan_utterances(sentences: list[Sentence], speakers: list[Speaker], seed: int) -> list[Utterance]:
-    """Give each split its own slice of the (shuffled) sentences and speakers: each voice of a role gets
-    its share, spread evenly over its speakers; a held-out role with no installed voice borrows the
-    other held-out role's voices (never training voices)."""
-    rng = random.Random(seed + 1)
-    share = {(e, v): w for e, v, _, _, w in VOICES}
-    by_role: dict[str, dict[tuple[str, str], list[Speaker]]] = defaultdict(lambda: defaultdict(list))
-    for sp in speakers:
-        by_role[sp.role][(sp.engine, sp.voice)].append(sp)
-    if not by_role["train"]:
-        raise ConpruneError("engines: no training voice installed; add espeak to --engines")
-    if not by_role["dev-other"] and not by_role["test-other"]:
-        raise ConpruneError("engines: no held-out voice installed; add espeak to --engines")
-    counters: dict[tuple[int, int], int] = defaultdict(int)
-    plan, pos = [], 0
-    for k, (split, size) in enumerate(split_sizes(len(sentences)).items()):
-        role = "train" if split.endswith("clean") or split.startswith("train") else split
-        if not by_role[role]:
-            role = "test-other" if role == "dev-other" else "dev-other"
-        # Round robin over voices (a share-2 voice twice per cycle), then over each voice's speakers.
-        cycle = [v for r in range(2) for v in sorted(by_role[role]) if share[v] > r]
-        used: dict[tuple[str, str], int] = defaultdict(int)
-        slots = []
-        for key in (cycle[i % len(cycle)] for i in range(size)):
-            slots.append(by_role[role][key][used[key] % len(by_role[role][key])])
-            used[key] += 1
-        rng.shuffle(slots)
-        for sentence, sp in zip(sentences[pos:pos + size], slots):
-            plan.append(Utterance(split, sp, sp.speaker_id * 10 + k, counters[sp.speaker_id, k], sentence.transcript))
-            counters[sp.speaker_id, k] += 1
-        pos += size
-    return plan
 
 
 def _write_flac(path: Path, audio: np.ndarray) -> None:
@@ -140,69 +80,101 @@ def _run_task(task: tuple[dict, list[tuple[str, str]]]) -> list[tuple[str, float
     return out
 
 
-def _check_counts(hours: float | None, utterances: int | None, workers: int) -> None:
+def _check_counts(hours: float | None, utterances: int | None, workers: int, dev: int | None,
+                  test: int | None, extra_hours: float) -> None:
     if (hours is None) == (utterances is None):
         raise ConpruneError("hours/utterances: give exactly one of --hours or --utterances")
     if hours is not None and not (isinstance(hours, (int, float)) and 0 < hours <= 1000):
         raise ConpruneError(f"hours: must be a number in (0, 1000], got {hours!r}")
     if utterances is not None and not (isinstance(utterances, int) and utterances >= 10):
         raise ConpruneError(f"utterances: must be an integer >= 10, got {utterances!r}")
+    for name, value in (("dev_utterances", dev), ("test_utterances", test)):
+        if value is not None and not (isinstance(value, int) and value >= 1):
+            raise ConpruneError(f"{name}: must be an integer >= 1, got {value!r}")
+    if not (isinstance(extra_hours, (int, float)) and 0 <= extra_hours <= 1000):
+        raise ConpruneError(f"extra_train_hours: must be a number in [0, 1000], got {extra_hours!r}")
     if not isinstance(workers, int) or workers < 1:
         raise ConpruneError(f"workers: must be an integer >= 1, got {workers!r}")
+
+
+def split_digests(plan: list[Utterance]) -> dict[str, str]:
+    """A fingerprint of each split's planned utterances (ids, speakers, texts): a split whose
+    fingerprint is unchanged is kept on disk when other splits grow."""
+    digests: dict = {}
+    for u in plan:
+        digests.setdefault(u.split, hashlib.sha256()).update(
+            f"{u.utt_id}|{u.speaker.name}|{u.speaker.gain}|{u.text}\n".encode())
+    return {split: h.hexdigest() for split, h in digests.items()}
 
 
 def synthesize_corpus(root: Path, hours: float | None = None, utterances: int | None = None,
                       seed: int = 0, text_file: Path | None = None, workers: int = 2,
                       engines: list[str] | None = None, progress: bool = True,
-                      min_words: int = 5, max_words: int = 35) -> Path:
+                      min_words: int = 5, max_words: int = 35, dev_utterances: int | None = None,
+                      test_utterances: int | None = None, extra_train_hours: float = 0.0) -> Path:
     """Write <root>/LibriSpeech/<split>/... + <root>/SYNTHETIC.md; return <root>/LibriSpeech.
 
-    Exactly one of `hours` (approximate audio duration) or `utterances` sets the size. The same
-    arguments and seed give the same sentences, speakers and audio bytes; a finished corpus with
-    the same arguments is left as is.
+    Exactly one of `hours` (approximate audio duration) or `utterances` sets the size of the
+    training split train-clean-100; `dev_utterances` / `test_utterances` the size of each dev / test
+    split (default: `default_eval_size`); `extra_train_hours` adds train-clean-360 (more sentences,
+    the same training voices). The same arguments and seed give the same sentences, speakers and
+    audio bytes. Rerun with other sizes, only the splits whose plan changed are rewritten: the
+    training split stays byte-identical when only the evaluation splits grow (see corpus/plan.py).
     """
-    _check_counts(hours, utterances, workers)
+    _check_counts(hours, utterances, workers, dev_utterances, test_utterances, extra_train_hours)
     if not 1 <= min_words <= max_words:
         raise ConpruneError(f"min_words/max_words: need 1 <= min_words <= max_words, got {min_words}/{max_words}")
     if text_file is not None and not Path(text_file).is_file():
         raise ConpruneError(f"text: file not found: {text_file}; pass an existing UTF-8 text file")
     root, names = Path(root), resolve_engines(engines)
-    args = {"generator": GENERATOR_VERSION, "seed": seed, "hours": hours, "utterances": utterances,
-            "engines": names, "sources": source_names(text_file), "min_words": min_words,
-            "max_words": max_words, "text_file": str(text_file) if text_file is not None else None,
-            "text_sha256": hashlib.sha256(Path(text_file).read_bytes()).hexdigest() if text_file else None}
+    content = {"generator": GENERATOR_VERSION, "seed": seed, "engines": names, "sources": source_names(text_file),
+               "min_words": min_words, "max_words": max_words,
+               "text_file": str(text_file) if text_file is not None else None,
+               "text_sha256": hashlib.sha256(Path(text_file).read_bytes()).hexdigest() if text_file else None}
     libri = root / "LibriSpeech"
-    stamp = libri / STAMP
-    if stamp.is_file():
-        old = json.loads(stamp.read_text())
-        if old.get("args") == args and old.get("complete"):
-            return libri
-        if old.get("args") != args:
-            for split in SPLITS:
-                shutil.rmtree(libri / split, ignore_errors=True)
-    elif any((libri / split).exists() for split in SPLITS):
-        raise ConpruneError(f"root: {libri} holds a LibriSpeech corpus not made by `conprune data synth`; "
-                            f"choose another --root")
     sentences, _ = load_sentences(text_file, min_words, max_words)
     random.Random(seed).shuffle(sentences)
-    if utterances is None:
-        mean_words = sum(s.words for s in sentences) / len(sentences)
-        utterances = max(10, math.ceil(hours * 3600 / (mean_words * SECONDS_PER_WORD)))
-    if utterances > len(sentences):
-        raise ConpruneError(f"utterances: only {len(sentences)} unique sentences of {min_words}-{max_words} "
-                            f"words are available; lower --hours/--utterances or pass a larger --text")
+    mean_words = sum(s.words for s in sentences) / len(sentences)
+    train = utterances if utterances is not None else max(10, math.ceil(hours * 3600 / (mean_words * SECONDS_PER_WORD)))
+    extra = math.ceil(extra_train_hours * 3600 / (mean_words * SECONDS_PER_WORD))
+    default = default_eval_size(train)
+    sizes = split_sizes(train, dev_utterances or default, test_utterances or default, extra)
+    plan = plan_utterances(sentences, build_speakers(names, seed), sizes, seed)
+    digests = split_digests(plan)
+    args = {**content, "hours": hours, "utterances": utterances, "dev_utterances": dev_utterances,
+            "test_utterances": test_utterances, "extra_train_hours": extra_train_hours}
+    if _up_to_date(libri, content, digests):
+        return libri
     libri.mkdir(parents=True, exist_ok=True)
     ensure_writable_dir(root, "corpus root (--root)")
-    atomic_write_json(stamp, {"args": args, "complete": False}, "corpus stamp")
-
-    speakers = build_speakers(names, seed)
-    plan = plan_utterances(sentences[:utterances], speakers, seed)
+    atomic_write_json(libri / STAMP, {"args": args, "content": content, "splits": {}, "complete": False},
+                      "corpus stamp")
     start = time.time()
     seconds = _synthesize(libri, plan, workers, progress)
     _write_transcripts(libri, plan)
-    write_reports(root, libri, plan, seconds, {**args, "utterances": utterances}, time.time() - start)
-    atomic_write_json(stamp, {"args": args, "complete": True}, "corpus stamp")
+    write_reports(root, libri, plan, seconds, {**args, "utterances": train}, time.time() - start)
+    atomic_write_json(libri / STAMP, {"args": args, "content": content, "splits": digests, "complete": True},
+                      "corpus stamp")
     return libri
+
+
+def _up_to_date(libri: Path, content: dict, digests: dict[str, str]) -> bool:
+    """True when the corpus on disk is exactly this plan. Otherwise remove what must be rewritten:
+    every split when the text, engines or seed changed, else only the splits whose plan changed."""
+    stamp = libri / STAMP
+    if not stamp.is_file():
+        if any((libri / split).exists() for split in SPLITS):
+            raise ConpruneError(f"root: {libri} holds a LibriSpeech corpus not made by `conprune data synth`; "
+                                f"choose another --root")
+        return False
+    old = json.loads(stamp.read_text())
+    if old.get("content") == content and old.get("splits") == digests and old.get("complete"):
+        return True
+    same_content = old.get("content") == content
+    for split in SPLITS:
+        if not same_content or old.get("splits", {}).get(split) != digests.get(split):
+            shutil.rmtree(libri / split, ignore_errors=True)
+    return False
 
 
 def _synthesize(libri: Path, plan: list[Utterance], workers: int, progress: bool) -> dict[str, float]:
@@ -273,7 +245,9 @@ def write_reports(root: Path, libri: Path, plan: list[Utterance], seconds: dict[
         lines.append(f"{sid:<8}| {sp.sex or '?'} | {home:<16} | {spk_secs[sid] / 60:5.2f} | {sp.name}")
     atomic_write_text(libri / "SPEAKERS.TXT", "\n".join(lines) + "\n", "speaker list")
     cmd = ["conprune data synth", f"--root {root}", f"--seed {args['seed']}"]
-    cmd += [f"--hours {args['hours']}"] if args["hours"] is not None else [f"--utterances {len(plan)}"]
+    cmd += [f"--hours {args['hours']}"] if args["hours"] is not None else [f"--utterances {args['utterances']}"]
+    cmd += [f"--{k.replace('_', '-')} {args[k]}" for k in ("dev_utterances", "test_utterances", "extra_train_hours")
+            if args.get(k)]
     cmd += [f"--engines {','.join(args['engines'])}"] + ([f"--text {args['text_file']}"] if args["text_file"] else [])
     versions = ", ".join(ENGINES[n].version() for n in args["engines"])
     md = ["# Synthetic LibriSpeech-layout corpus", "",
@@ -284,7 +258,7 @@ def write_reports(root: Path, libri: Path, plan: list[Utterance], seconds: dict[
            "words, deduplicated; no sentence in two splits)"),
           f"- Arguments: `{json.dumps(args)}`", "",
           "| split | utterances | hours | speakers |", "| --- | ---: | ---: | ---: |"]
-    for split in SPLITS:
+    for split in (s for s in SPLITS if split_n[s]):
         n_spk = len({u.speaker.speaker_id for u in plan if u.split == split})
         md.append(f"| {split} | {split_n[split]} | {split_secs[split] / 3600:.3f} | {n_spk} |")
     md += ["", ("Voices (train voices also speak dev-clean/test-clean sentences; other voices are held "

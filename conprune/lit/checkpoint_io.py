@@ -8,6 +8,9 @@ Readers use `weights_only=True`, so no pickled code runs on load.
 
 from __future__ import annotations
 
+import pickle
+import struct
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,6 +20,8 @@ from conprune.data.features import front_end_settings
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
+from conprune.models.package import FORMAT as MODEL_FORMAT
+from conprune.models.package import load_model
 from conprune.pruning.gates import ConformerGates
 
 
@@ -91,11 +96,36 @@ def load_checkpoint(path: str | Path) -> dict:
 def load_ctc_model(path: str | Path, vocab_size: int | None = None) -> tuple[ConformerCTC, dict]:
     """The dense model of a teacher (or any CTC stage) checkpoint and its `conprune` extras.
 
-    `vocab_size`, when given, must match the checkpoint: a teacher trained with another tokenizer
+    `path` may also be a standalone model file (`conprune compact`, or a shipped teacher under
+    pretrained/): its config, tokenizer, CMVN and training-data fingerprint become the extras.
+    `vocab_size`, when given, must match the model: a teacher trained with another tokenizer
     would decode garbage without any error otherwise.
     """
+    if is_model_file(path):
+        model, info = load_model(path)
+        if vocab_size is not None and model.config.vocab_size != vocab_size:
+            raise ConpruneError(f"model file {path} has vocabulary {model.config.vocab_size} but the data's "
+                                f"tokenizer gives {vocab_size} (num_pieces + blank): use the tokenizer it was "
+                                f"trained with (data.tokenizer)")
+        meta = info["meta"]
+        extra = {"model_config": info["config"], "tokenizer": info["tokenizer"], "cmvn": info["cmvn"], "meta": meta}
+        if "train_data" in meta:
+            extra["train_data"] = meta["train_data"]
+        return model.train(), extra
     ckpt = load_checkpoint(path)
     return model_from_checkpoint(ckpt, path, vocab_size), ckpt["conprune"]
+
+
+def is_model_file(path: str | Path) -> bool:
+    """True for a standalone model file (`models.package` format), False for anything else (a
+    checkpoint, a missing or unreadable file: their readers report those in their own words)."""
+    if not zipfile.is_zipfile(path):  # every torch.save file is a zip archive
+        return False
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError, struct.error, pickle.UnpicklingError):
+        return False
+    return isinstance(content, dict) and content.get("format") == MODEL_FORMAT
 
 
 def model_from_checkpoint(ckpt: dict, path: str | Path, vocab_size: int | None = None) -> ConformerCTC:
@@ -134,10 +164,15 @@ def check_same_tokenizer(expected: bytes | None, datamodule, source: str | Path)
                         "pieces): use the data.root and data.num_pieces that model was trained with")
 
 
+# Statistics recomputed from the same files agree to float rounding; another corpus or split does not.
+CMVN_TOLERANCE = 1e-3
+
+
 def check_same_front_end(expected: dict | None, datamodule, source: str | Path) -> None:
-    """Refuse data whose feature settings (`data.lifter`, `data.utterance_cmn`) differ from those
-    `source` was trained with: the model would see features it never saw, without any error.
-    Skipped when either side carries none (files from before these settings count as plain)."""
+    """Refuse data whose feature settings (`data.lifter`, `data.utterance_cmn`) or CMVN statistics
+    differ from those `source` was trained with: the model would see features it never saw,
+    without any error. Skipped when either side carries none (files from before these settings
+    count as plain)."""
     settings = getattr(datamodule, "front_end", None)
     if expected is None or settings is None:
         return
@@ -148,3 +183,11 @@ def check_same_front_end(expected: dict | None, datamodule, source: str | Path) 
 
         raise ConpruneError(f"{source} was trained with {listed(trained)} but this run's data has "
                             f"{listed(settings)}: set the teacher's values in this stage's config")
+    cmvn = getattr(datamodule, "cmvn", None)
+    if cmvn is not None and "mean" in expected and "std" in expected:
+        gap = max((cmvn.mean - torch.tensor(expected["mean"])).abs().max().item(),
+                  (cmvn.std - torch.tensor(expected["std"])).abs().max().item())
+        if gap > CMVN_TOLERANCE:
+            raise ConpruneError(f"{source} was trained with other CMVN statistics than this run's data.cmvn "
+                                f"({getattr(datamodule, 'cmvn_path', '?')}, max difference {gap:.3g}): set "
+                                f"data.cmvn to the statistics it was trained with (a shipped teacher's cmvn.json)")

@@ -17,13 +17,20 @@ factor is exactly 1.
 
 from __future__ import annotations
 
-import torch
+import logging
 
+import torch
+from torchmetrics.functional.text import word_error_rate
+
+from conprune.data.fingerprint import check_fingerprint, compare_fingerprints
 from conprune.lit.checkpoint_io import check_same_front_end, check_same_tokenizer, load_ctc_model
 from conprune.lit.ctc_module import CtcModule, ctc_loss, global_mean_denominator
 from conprune.lit.settings import DistillConfig
 from conprune.models.conformer import ConformerCTC, ModelOutput
+from conprune.models.ctc import greedy_decode
 from conprune.pruning.distill import LayerDistiller, default_layer_map, posterior_kd_loss
+
+log = logging.getLogger(__name__)
 
 
 def distillation_losses(student_out: ModelOutput, teacher_out: ModelOutput, distiller: LayerDistiller,
@@ -75,10 +82,51 @@ class DistillationModule(CtcModule):
         self.distiller = LayerDistiller(mapping, student_dim, self.teacher.config.d_model, distill.layer_loss)
 
     def setup(self, stage: str) -> None:
-        """Refuse data whose tokenizer or front end differs from the teacher's."""
+        """Refuse data whose tokenizer or front end differs from the teacher's; warn (one line)
+        when the training splits differ from those the teacher saw."""
         dm, source = self.trainer.datamodule, self.hparams.teacher_ckpt
         check_same_tokenizer(self.teacher_extra.get("tokenizer"), dm, source)
         check_same_front_end(self.teacher_extra.get("cmvn"), dm, source)
+        if stage == "fit":
+            self.check_training_data()
+
+    def check_training_data(self) -> None:
+        """Compare the teacher's training-data fingerprint with this run's training splits.
+
+        Same sentences but other audio (e.g. another build of a TTS engine) is expected when a
+        shipped teacher meets a freshly synthesised corpus: the teacher's dev WER on this corpus
+        is measured and reported, so the user sees whether it still fits. Other sentences, or no
+        split in common, are reported too; none of these stops the run.
+        """
+        trained, dm = self.teacher_extra.get("train_data"), self.trainer.datamodule
+        if not trained or not hasattr(dm, "train_fingerprint"):
+            return
+        how, splits = compare_fingerprints(check_fingerprint(trained, str(self.hparams.teacher_ckpt)),
+                                           dm.train_fingerprint())
+        source = self.hparams.teacher_ckpt
+        if how == "audio":
+            card = (self.teacher_extra.get("meta") or {}).get("dev_wer")
+            was = f" (its card: {100 * card:.1f} %)" if card is not None else ""
+            log.warning("teacher %s: training split(s) %s have the sentences it was trained on but other audio "
+                        "(another TTS engine build?); its dev WER on this corpus is %.1f %%%s",
+                        source, ",".join(splits), 100 * self.teacher_dev_wer(dm), was)
+        elif how == "text":
+            log.warning("teacher %s: training split(s) %s hold other sentences than the ones it was trained on; "
+                        "its card's numbers do not describe this corpus", source, ",".join(splits))
+        elif how == "none":
+            log.warning("teacher %s was trained on %s, this run trains on %s: no split in common",
+                        source, ",".join(trained), ",".join(dm.train_splits))
+
+    @torch.inference_mode()
+    def teacher_dev_wer(self, dm) -> float:
+        """The teacher's greedy WER over this run's validation splits (pooled)."""
+        hyps, refs = [], []
+        for loader in dm.val_dataloader():
+            for batch in loader:
+                out = self.teacher(batch["features"], batch["lengths"])
+                hyps += [dm.tokenizer.decode(ids) for ids in greedy_decode(out.log_probs, out.lengths)]
+                refs += batch["texts"]
+        return float(word_error_rate(hyps, refs))
 
     def on_fit_start(self) -> None:
         self.teacher.to(self.device)

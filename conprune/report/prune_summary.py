@@ -12,6 +12,7 @@ import torch
 from conprune.lit.checkpoint_io import load_checkpoint
 from conprune.lit.settings import TargetConfig, coerce
 from conprune.models.config import ConformerConfig
+from conprune.models.package import read_package
 from conprune.pruning.cost import count_cost, pruned_config, ref_frames
 from conprune.pruning.gates import config_gate_shapes
 from conprune.report.logs import last_values, metrics_csv
@@ -48,4 +49,12 @@ def summary(run: Path, teacher: Path) -> dict:
             "last_step_deterministic_sparsity": metrics.get("sparsity/deterministic"),
             "best_checkpoint_step": ckpt["global_step"],
             "student_dev_wer_at_target": _best_score(ckpt),
-            "teacher_dev_wer": _best_score(load_checkpoint(teacher / "checkpoints" / "best.ckpt")), "kept": ckpt["conprune"].get("kept_counts")}
+            "teacher_dev_wer": teacher_dev_wer(teacher), "kept": ckpt["conprune"].get("kept_counts")}
+
+
+def teacher_dev_wer(teacher: Path) -> float | None:
+    """The teacher's pooled dev WER: the best validation score of a teacher run directory, or the
+    `dev_wer` a shipped teacher's model file carries (None when it carries none)."""
+    if teacher.is_dir():
+        return _best_score(load_checkpoint(teacher / "checkpoints" / "best.ckpt"))
+    return read_package(teacher)["meta"].get("dev_wer")

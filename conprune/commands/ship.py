@@ -1,0 +1,99 @@
+"""`conprune ship-teacher`: turn a finished teacher run into `pretrained/<name>/`, measured.
+
+The shipped teacher is a model file with fp16 storage (half the bytes; loaded back as fp32), its
+tokenizer and CMVN statistics as separate files for `data.tokenizer` / `data.cmvn`, the exact
+training config and CSV log, and a model card whose every number is measured here on the
+shipped weights: WER per split and per voice, params, MACs, and the prune-stage step it costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+from pathlib import Path
+
+import torch
+
+from conprune.commands.common import writable
+from conprune.errors import ConpruneError
+
+SPLITS = ("dev-clean", "dev-other", "test-clean", "test-other")
+# The 20-minute demo teacher before the shipped one (experiments/teacher.yaml at 4x, 6 x 176): the
+# prune stage's step with the shipped teacher is compared to this model's teacher step.
+REFERENCE = {"preset": "demo", "overrides": {"dropout": 0.0, "attn_dropout": 0.0, "num_layers": 6, "d_model": 176,
+                                             "ffn_dim": 704, "conv_channels": 176}}
+
+
+def ship_teacher_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, type=Path, help="teacher run directory (holds checkpoints/best.ckpt)")
+    p.add_argument("--data", required=True, type=Path, help="corpus root it was trained on (evaluation splits)")
+    p.add_argument("--name", required=True, help="name of the shipped teacher, e.g. demo-teacher-v1")
+    p.add_argument("--out", type=Path, help="output directory (default pretrained/NAME)")
+    p.add_argument("--command", default="make teacher PROFILE=long && make ship-teacher",
+                   help="the command that reproduces it, for the card")
+    p.add_argument("--synth-command", default="conprune data synth --root data/synth --hours 5 "
+                   "--test-utterances 1000 --extra-train-hours 20", help="how its corpus was made, for the card")
+
+
+def ship_teacher(args: argparse.Namespace) -> None:
+    from conprune.lit.checkpoint_io import load_ctc_model
+    from conprune.measure.evaluate import evaluate, load_for_eval
+    from conprune.models.package import save_model
+    from conprune.report.model_card import build_card, write_card
+    from conprune.report.voices import wer_table
+
+    out = args.out or Path("pretrained") / args.name
+    writable(out / "card.json", "ship-teacher --out directory")
+    ckpt = args.run / "checkpoints" / "best.ckpt"
+    model, extra = load_ctc_model(ckpt)
+    if "tokenizer" not in extra or "cmvn" not in extra or "train_data" not in extra:
+        raise ConpruneError(f"{ckpt} lacks its tokenizer, CMVN or training-data fingerprint; ship a checkpoint "
+                            f"written by `conprune fit` of the teacher stage")
+    training = _training(args.run, args.command)
+    meta = {"name": args.name, "stage": "teacher", "train_data": extra["train_data"],
+            "train_steps": training["steps"]}
+    save_model(out / "model.pt", model.eval(), extra["tokenizer"], extra["cmvn"], meta, storage_dtype=torch.float16)
+    (out / "tokenizer.model").write_bytes(bytes(extra["tokenizer"]))
+    (out / "cmvn.json").write_text(json.dumps(extra["cmvn"]) + "\n")
+    for pattern, name in (("**/config.yaml", "config.yaml"), ("csv/**/metrics.csv", "train_log.csv")):
+        found = sorted(args.run.glob(pattern))
+        if found:
+            shutil.copyfile(found[-1], out / name)
+    shipped, info = load_for_eval(str(out / "model.pt"))
+    results = evaluate(shipped, info, args.data, list(SPLITS), predictions=out / "predictions")
+    voices = wer_table(out / "predictions", args.data)
+    data = {"train_splits": extra["train_data"], "synth_command": args.synth_command}
+    card = build_card(args.name, results, voices, training, data, _step_cost(out / "model.pt"))
+    meta.update(dev_wer=card["dev_wer"], test_wer=card["test_wer"])  # what a later stage compares against
+    save_model(out / "model.pt", model.eval(), extra["tokenizer"], extra["cmvn"], meta, storage_dtype=torch.float16)
+    write_card(out, card, voices)
+    print(json.dumps({k: card[k] for k in ("test_clean_wer", "test_other_wer", "dev_clean_wer", "dev_other_wer",
+                                           "params", "train_steps", "train_wall_s")}, indent=1))
+
+
+def _training(run: Path, command: str) -> dict:
+    """Steps (from the CSV log), wall time (from the DONE stamp) and hardware of a finished run."""
+    from conprune.report.logs import metrics_csv, series
+
+    steps = [s for s, _ in series(metrics_csv(run / "csv"), ["step"])["step"]]
+    done = run / "DONE"
+    if not done.is_file() or not steps:
+        raise ConpruneError(f"{run} is not a finished run (no DONE stamp or no CSV log); let `make teacher` finish")
+    wall = int(done.read_text().split(":")[-1].strip().split()[0])
+    cores = torch.get_num_threads()
+    return {"steps": max(steps) + 1, "wall_s": wall, "command": command,
+            "hardware": f"{platform.machine()} CPU, {cores} threads, torch {torch.__version__}"}
+
+
+def _step_cost(model_file: Path) -> dict:
+    """The prune-stage step with the shipped teacher, against the previous demo teacher's step."""
+    from conprune.measure.step_ratio import step_ratio
+    from conprune.models.config import build_config
+
+    reference = build_config(REFERENCE["preset"], 65, REFERENCE["overrides"])
+    ratio = step_ratio(str(model_file), reference=reference)
+    return {"prune_step_ratio": ratio["prune_step_ratio"],
+            "prune_step_vs_reference_teacher_step": ratio["prune_step_vs_reference_teacher_step"],
+            "prune_step_reference": "6 x 176, 4x subsampling, 4.4 M parameters, measured side by side"}
