@@ -80,7 +80,7 @@ $(RUNS)/finetune/DONE: $(RUNS)/prune/model.pt
 	$(call fit,$(RUNS)/finetune,$(call finetune_from,$<,,finetune))
 finetune: $(RUNS)/finetune/model.pt ## train the compact -50 % params student further (distillation)
 $(RUNS)/baseline-%/model.pt: $(RUNS)/prune/model.pt
-	$(CONPRUNE) baseline --method $* --teacher $(TEACHER_FILE) --shapes-from $< --out $@
+	$(CONPRUNE) baseline --method $(if $(filter dense,$*),dense,$*_shapes) --teacher $(TEACHER_FILE) --shapes-from $< --out $@
 $(RUNS)/finetune-%/DONE: $(RUNS)/baseline-%/model.pt
 	$(call fit,$(RUNS)/finetune-$*,$(call finetune_from,$<,--config experiments/finetune_$*.yaml,baseline))
 $(RUNS)/finetune-dense-kd/DONE: $(RUNS)/baseline-dense/model.pt
@@ -115,7 +115,7 @@ $(SW)/prune-$(1)/DONE: $(TEACHER_DEP)
 $(SW)/conprune-$(1)/DONE: $(SW)/prune-$(1)/model.pt
 	$$(call fit,$(SW)/conprune-$(1),$$(call finetune_from,$$<,,finetune))
 $(SW)/baseline-%-$(1)/model.pt: $(SW)/prune-$(1)/model.pt
-	$$(CONPRUNE) baseline --method $$* --teacher $$(TEACHER_FILE) --shapes-from $$< --out $$@
+	$$(CONPRUNE) baseline --method $$(if $$(filter dense,$$*),dense,$$*_shapes) --teacher $$(TEACHER_FILE) --shapes-from $$< --out $$@
 $(SW)/magnitude-$(1)/DONE $(SW)/random-$(1)/DONE: $(SW)/%-$(1)/DONE: $(SW)/baseline-%-$(1)/model.pt
 	$$(call fit,$(SW)/$$*-$(1),$$(call finetune_from,$$<,--config experiments/finetune_$$*.yaml,baseline))
 $(SW)/dense_kd-$(1)/DONE: $(SW)/baseline-dense-$(1)/model.pt

@@ -76,6 +76,8 @@ COMMANDS: dict[str, Verb | dict[str, Verb]] = {
     "baseline": Verb("magnitude / random structured pruning to a student's shapes", c.baseline_args, c.baseline),
     "evaluate": Verb("WER, params, MACs, latency and kept structure of a model", c.evaluate_args, c.evaluate),
     "transcribe": Verb("print the transcript of each audio file", c.transcribe_args, c.transcribe),
+    "export": Verb("export a model file for deployment (ONNX with its tokenizer and front end)", c.export_args,
+                   c.export),
     "bench": Verb("side-by-side speed ratios -> bench/results.json", c.bench_args, c.bench),
     "step-ratio": Verb("prune-stage step time / teacher step time, same batch", c.step_ratio_args, c.step_ratio),
     "report": Verb("method x target summary.json, table, plots, W&B -> results/<schedule>/", c.report_args, c.report),
@@ -83,6 +85,8 @@ COMMANDS: dict[str, Verb | dict[str, Verb]] = {
     "prune-summary": Verb("what a prune run reached: sparsity vs target, dev WER vs teacher",
                           c.prune_summary_args, c.prune_summary),
     "readme": Verb("regenerate the result sections of README.md and docs/*.md", c.readme_args, c.readme),
+    "sweep": Verb("every method at every target (and seed) under RUNS/sweep/, with equal budgets", c.sweep_args,
+                  c.sweep),
     "ship-teacher": Verb("package a teacher run as pretrained/<name>/ with a measured model card",
                          c.ship_teacher_args, c.ship_teacher),
 }

@@ -12,9 +12,10 @@ from conprune.lit.checkpoint_io import save_ctc_checkpoint
 from conprune.models.config import PER_LAYER, ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import load_model, save_model
+from conprune.pruning.allocation import global_kept, solve_uniform
 from conprune.pruning.baselines import baseline_gates, kept_from_config, structure_scores
 from conprune.pruning.compact import compact
-from conprune.pruning.cost import count_params
+from conprune.pruning.cost import count_cost, count_params, ref_frames
 
 BASE = {"d_model": 32, "num_layers": 3, "vocab_size": 13, "head_dim": 8, "heads": [4, 2, 4],
         "ffn1_dim": [24, 16, 0], "ffn2_dim": [16, 24, 12], "conv_channels": [12, 8, 0],
@@ -23,6 +24,9 @@ DENSE = ConformerConfig(**BASE)
 # A student shape: fewer units everywhere, layer 1's conv and ffn1 removed entirely.
 SMALL = ConformerConfig(**{**BASE, "heads": [2, 1, 3], "ffn1_dim": [10, 0, 0], "ffn2_dim": [5, 24, 1],
                            "conv_channels": [6, 0, 0]})
+# Wide enough that one unit is < 1 % of the model, as in the real teachers (the allocating baselines).
+WIDE = ConformerConfig.uniform(d_model=64, num_layers=3, heads=8, head_dim=8, ffn_dim=256, conv_channels=64,
+                               vocab_size=13, input_dim=40, conv_kernel=5, subsampling_channels=8)
 # What the teacher checkpoints below carry beside the weights (the baselines copy it to their files).
 TOKENIZER, CMVN = b"spm", {"mean": [0.0] * 40, "std": [1.0] * 40}
 
@@ -132,15 +136,15 @@ def test_bad_keys_and_counts_refused() -> None:
         kept_from_config(DENSE, ConformerConfig(**{**BASE, "d_model": 16}))
 
 
-@pytest.mark.parametrize("method", ["magnitude", "random"])
+@pytest.mark.parametrize("method", ["magnitude_shapes", "random_shapes"])
 def test_baseline_command_end_to_end(tmp_path, method: str) -> None:
     teacher = dense_model(seed=3)
     save_ctc_checkpoint(tmp_path / "teacher.ckpt", teacher, TOKENIZER, CMVN)
     torch.manual_seed(4)  # the student file's weights are irrelevant: only its config is read
     save_model(tmp_path / "student.pt", ConformerCTC(SMALL), b"other", None, {"stage": "prune"})
     out = tmp_path / f"{method}.pt"
-    summary = baseline_command(str(tmp_path / "teacher.ckpt"), str(tmp_path / "student.pt"), method,
-                               str(out), seed=7)
+    summary = baseline_command(str(tmp_path / "teacher.ckpt"), method, str(out),
+                               shapes_from=str(tmp_path / "student.pt"), seed=7)
     model, info = load_model(out)
     assert model.config == SMALL
     assert summary["params"] == model.count_params() == count_params(SMALL) < summary["dense_params"]
@@ -151,13 +155,13 @@ def test_baseline_command_end_to_end(tmp_path, method: str) -> None:
     assert meta["shapes_from"].endswith("student.pt") and meta["seed"] == 7
     assert info["tokenizer"] == b"spm" and info["cmvn"]["std"] == [1.0] * 40
     kept = kept_from_config(DENSE, SMALL)
-    gates = baseline_gates(teacher, kept, method, seed=7)
+    gates = baseline_gates(teacher, kept, method.split("_")[0], seed=7)
     x, lengths = torch.randn(1, 40, 40), torch.tensor([40])
     with torch.no_grad():  # the file is the teacher cut by exactly these gates
         assert torch.allclose(model(x, lengths).log_probs, teacher(x, lengths, gates=gates).log_probs, atol=1e-4)
-    if method == "random":
-        baseline_command(str(tmp_path / "teacher.ckpt"), str(tmp_path / "student.pt"), method,
-                         str(tmp_path / "again.pt"), seed=7)
+    if method == "random_shapes":
+        baseline_command(str(tmp_path / "teacher.ckpt"), method, str(tmp_path / "again.pt"),
+                         shapes_from=str(tmp_path / "student.pt"), seed=7)
         again, _ = load_model(tmp_path / "again.pt")
         assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
 
@@ -167,8 +171,8 @@ def test_baseline_command_refuses_foreign_shapes(tmp_path) -> None:
     save_model(tmp_path / "other.pt", ConformerCTC(ConformerConfig(**{**BASE, "num_layers": 2, "heads": [1, 1],
                "ffn1_dim": [1, 1], "ffn2_dim": [1, 1], "conv_channels": [1, 1]})))
     with pytest.raises(ConpruneError, match="num_layers=2"):
-        baseline_command(str(tmp_path / "teacher.ckpt"), str(tmp_path / "other.pt"), "magnitude",
-                         str(tmp_path / "out.pt"))
+        baseline_command(str(tmp_path / "teacher.ckpt"), "magnitude_shapes", str(tmp_path / "out.pt"),
+                         shapes_from=str(tmp_path / "other.pt"))
     assert not (tmp_path / "out.pt").exists()
 
 
@@ -185,11 +189,62 @@ def test_dense_baseline_matches_the_student_size_and_trains_as_teacher(tmp_path)
     teacher = ConformerCTC(big).eval()
     save_ctc_checkpoint(tmp_path / "teacher.ckpt", teacher, TOKENIZER, CMVN)
     save_model(tmp_path / "student.pt", ConformerCTC(SMALL.replace(vocab_size=13)), None, None, None)
-    summary = baseline_command(str(tmp_path / "teacher.ckpt"), str(tmp_path / "student.pt"), "dense",
-                               str(tmp_path / "dense.pt"))
+    summary = baseline_command(str(tmp_path / "teacher.ckpt"), "dense", str(tmp_path / "dense.pt"),
+                               shapes_from=str(tmp_path / "student.pt"))
     model, info = load_model(tmp_path / "dense.pt")
     assert info["meta"]["stage"] == "baseline-dense" and summary["params"] == model.count_params()
     module = TeacherModule(vocab_size=13, init_model=str(tmp_path / "dense.pt"))
     assert module.config == model.config and module.model.training
     with pytest.raises(ConpruneError, match="vocabulary 13"):
         TeacherModule(vocab_size=41, init_model=str(tmp_path / "dense.pt"))
+
+
+@pytest.mark.parametrize("method", ["magnitude_uniform", "random_uniform", "magnitude_global"])
+@pytest.mark.parametrize("metric, target", [("params", 0.5), ("params", 0.7), ("macs", 0.5)])
+def test_baselines_that_allocate_hit_the_target(tmp_path, method: str, metric: str, target: float) -> None:
+    """Their own per-layer counts, within 1 % of the target through the analytic cost model; uniform
+    keeps one ratio everywhere, global gives layers different shares."""
+    torch.manual_seed(3)
+    save_ctc_checkpoint(tmp_path / "teacher.ckpt", ConformerCTC(WIDE), TOKENIZER, CMVN)
+    summary = baseline_command(str(tmp_path / "teacher.ckpt"), method, str(tmp_path / "b.pt"), target=target,
+                               metric=metric, seed=1)
+    assert abs(summary["reached_sparsity"] - target) <= 0.01
+    model, info = load_model(tmp_path / "b.pt")
+    frames = ref_frames(10.0)
+    assert 1 - count_cost(model.config, metric, frames) / count_cost(WIDE, metric, frames) == pytest.approx(
+        summary["reached_sparsity"])
+    assert info["meta"]["method"] == method and info["meta"]["shapes_from"] is None
+    if method.endswith("uniform"):
+        ratios = {round(n / d, 1) for f in ("ffn1_dim", "ffn2_dim", "conv_channels")
+                  for n, d in zip(getattr(model.config, f), getattr(WIDE, f))}
+        assert len(ratios) == 1
+
+
+def test_global_ranking_removes_the_lowest_normalised_units() -> None:
+    torch.manual_seed(3)
+    teacher = ConformerCTC(WIDE)
+    scores = structure_scores(teacher)
+    kept = global_kept(teacher.config, scores, 0.5, "params", ref_frames(10.0))
+    shapes = teacher.gate_shapes()
+    groups = {}
+    for key, score in scores.items():
+        groups.setdefault(key.rsplit(".", 1)[1], []).append(score)
+    means = {g: torch.cat(v).mean() for g, v in groups.items()}
+    dropped = [float(scores[k][i] / means[k.rsplit(".", 1)[1]]) for k in scores
+               for i in torch.sort(scores[k], descending=True, stable=True).indices[kept[k]:]]
+    held = [float(scores[k][i] / means[k.rsplit(".", 1)[1]]) for k in scores
+            for i in torch.sort(scores[k], descending=True, stable=True).indices[:kept[k]]]
+    assert max(dropped) <= min(held) and sum(kept[k] for k in scores) < sum(s[0] for k, s in shapes.items()
+                                                                           if k in scores)
+    with pytest.raises(ConpruneError, match="no uniform keep ratio lands within"):
+        solve_uniform(teacher.config, 0.999, "params", ref_frames(10.0))
+
+
+def test_allocating_methods_need_a_target_and_shapes_methods_a_student(tmp_path) -> None:
+    save_ctc_checkpoint(tmp_path / "teacher.ckpt", dense_model(), TOKENIZER, CMVN)
+    with pytest.raises(ConpruneError, match="pass --target"):
+        baseline_command(str(tmp_path / "teacher.ckpt"), "magnitude_uniform", str(tmp_path / "x.pt"))
+    with pytest.raises(ConpruneError, match="pass --shapes-from"):
+        baseline_command(str(tmp_path / "teacher.ckpt"), "random_shapes", str(tmp_path / "x.pt"))
+    with pytest.raises(ConpruneError, match="use one of"):
+        baseline_command(str(tmp_path / "teacher.ckpt"), "l2", str(tmp_path / "x.pt"))

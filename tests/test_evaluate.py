@@ -100,7 +100,7 @@ def test_conprune_bench_is_a_subcommand(capsys):
 
 def test_bench_command_writes_results_and_prints_the_table(tmp_path, monkeypatch, capsys):
     """The CLI path of `conprune bench` (the measurement itself is tested above): JSON out, table printed."""
-    import conprune.measure.bench as bench
+    from conprune.measure import bench
 
     measured = {"latency_ratio_params50": 0.55, "date": "2026-11-29", "machine": "test", "dtype": "float32",
                 "seconds": 10.0}

@@ -53,8 +53,9 @@ def tree(tmp_path: Path) -> Path:
 
 
 def test_run_names_parse():
-    assert parse_run_name("dense-kd-params30") == ("dense_kd", "params30")
-    assert parse_run_name("conprune-macs50") == ("conprune", "macs50")
+    assert parse_run_name("dense-kd-params30") == ("dense_kd", "params30", 0)
+    assert parse_run_name("conprune-macs50") == ("conprune", "macs50", 0)
+    assert parse_run_name("magnitude_uniform-params70-s2") == ("magnitude_uniform", "params70", 2)
     assert parse_run_name("prune") is None
     with pytest.raises(ConpruneError, match="METHOD:TARGET"):
         refs_from_specs(["/nowhere/prune/results.json"])
@@ -81,9 +82,10 @@ def test_table_rows(tree: Path):
     assert len(table) == 2 + 4
     # Word-weighted: dev-clean 2 rows (1 + 3 words), dev-other 3 rows (7 words), test 10 and 13 words.
     dev, test = (0.20 * 4 + 0.21 * 7) / 11, (0.22 * 10 + 0.23 * 13) / 23
-    assert table[2] == f"| teacher | none | 4.00 M | 1.00 | 0.01 G | 1.00 | {100 * dev:.1f} % | {100 * test:.1f} % | 1.000 | teacher |"
+    assert table[2] == (f"| teacher | none | 4.00 M | 1.00 | 0.01 G | 1.00 | {100 * dev:.1f} % | {100 * test:.1f} % "
+                        f"| – | – | – | teacher |")
     assert table[3] == (f"| magnitude | params30 | 2.80 M | 0.70 | 0.01 G | – | {100 * (dev + 0.05):.1f} % "
-                        f"| {100 * (test + 0.05):.1f} % | {(test + 0.05) / test:.3f} | sweep/magnitude-params30 |")
+                        f"| {100 * (test + 0.05):.1f} % | – | – | 0 | sweep/magnitude-params30 |")
     assert table[4].startswith("| dense_kd | params30 | 2.80 M | 0.70 |")
     assert table[5].startswith("| conprune | params50 | 2.00 M | 0.50 | 0.01 G | 0.60 |")
 

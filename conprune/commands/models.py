@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from conprune.commands.common import writable as _writable
 
@@ -21,9 +22,15 @@ def compact(args: argparse.Namespace) -> None:
 
 
 def baseline_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", required=True, choices=["magnitude", "random", "dense"])
-    p.add_argument("--teacher", required=True, help="teacher checkpoint to cut")
-    p.add_argument("--shapes-from", required=True, help="compact student whose per-layer shapes to copy")
+    from conprune.lit.baseline_export import METHODS
+
+    p.add_argument("--method", required=True, choices=list(METHODS),
+                   help="*_shapes: a student's per-layer shapes (--shapes-from); *_uniform, magnitude_global: "
+                   "their own allocation (--target); dense: a dense model of the student's size")
+    p.add_argument("--teacher", required=True, help="teacher checkpoint or model file to cut")
+    p.add_argument("--shapes-from", help="compact student whose per-layer shapes (or size, for dense) to copy")
+    p.add_argument("--target", type=float, help="fraction of --metric to remove, for the methods that allocate")
+    p.add_argument("--metric", default="params", choices=["params", "macs"])
     p.add_argument("--out", required=True, help="model file to write")
     p.add_argument("--seed", type=int, default=0)
 
@@ -32,18 +39,48 @@ def baseline(args: argparse.Namespace) -> None:
     from conprune.lit.baseline_export import baseline_command
 
     _writable(args.out, "baseline --out directory")
-    summary = baseline_command(args.teacher, args.shapes_from, args.method, args.out, seed=args.seed)
+    summary = baseline_command(args.teacher, args.method, args.out, shapes_from=args.shapes_from,
+                               target=args.target, metric=args.metric, seed=args.seed)
     print(json.dumps({k: v for k, v in summary.items() if k != "kept"}, indent=1))
 
 
 def transcribe_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="standalone model file from `conprune compact`")
+    p.add_argument("--model", required=True, help="model file (`conprune compact`) or exported .onnx file")
     p.add_argument("files", nargs="+", help="audio files (any sample rate, mono or stereo)")
 
 
 def transcribe(args: argparse.Namespace) -> None:
+    from conprune.inference.onnx_model import load_any
     from conprune.inference.transcribe import Transcriber, transcribe_files
+
+    if transcribe_files(Transcriber(*load_any(args.model)), args.files):
+        raise SystemExit(1)
+
+
+def export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model file (`conprune compact`, `conprune ship-teacher`)")
+    p.add_argument("--format", default="onnx", choices=["onnx"])
+    p.add_argument("--out", help="file to write (default: MODEL with .onnx)")
+    p.add_argument("--data-root", help="corpus root: check parity with PyTorch on --split's utterances")
+    p.add_argument("--split", default="test-clean")
+    p.add_argument("--utterances", type=int, default=0, help="parity on the first N utterances (0: all)")
+
+
+def export(args: argparse.Namespace) -> None:
+    from conprune.inference.onnx_model import OnnxCTC, export_onnx
     from conprune.models.package import load_model
 
-    if transcribe_files(Transcriber(*load_model(args.model)), args.files):
-        raise SystemExit(1)
+    out = Path(args.out or Path(args.model).with_suffix(".onnx"))
+    _writable(out, "export --out directory")
+    model, info = load_model(args.model)
+    export_onnx(model, info, out)
+    report = {"onnx": str(out), "bytes": out.stat().st_size}
+    if args.data_root:
+        from conprune.data import layout
+        from conprune.data.manifest import read_manifest
+        from conprune.measure.parity import onnx_parity
+
+        rows = read_manifest(layout.manifest_path(args.data_root, args.split))
+        rows = rows[: args.utterances] if args.utterances else rows
+        report.update(onnx_parity(model, info, OnnxCTC(out), rows), split=args.split)
+    print(json.dumps(report, indent=1))

@@ -47,7 +47,8 @@ def voices(args: argparse.Namespace) -> None:
 
 def prune_summary_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", type=Path, default=Path("runs/prune"))
-    p.add_argument("--teacher", type=Path, default=Path("runs/teacher"))
+    p.add_argument("--teacher", type=Path, default=Path("runs/teacher"),
+                   help="teacher run directory, or a shipped teacher's model file")
 
 
 def prune_summary(args: argparse.Namespace) -> None:

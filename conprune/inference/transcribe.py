@@ -45,7 +45,7 @@ class Transcriber:
     @torch.inference_mode()
     def __call__(self, path: str | Path) -> str:
         feats = self.features(path)
-        out = self.model(feats[None], torch.tensor([feats.shape[0]]))
+        out = self.model(feats[None], None)  # one utterance, no padding: no attention mask
         return self.tokenizer.decode(greedy_decode(out.log_probs, out.lengths)[0])
 
 

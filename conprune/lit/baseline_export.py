@@ -20,50 +20,75 @@ from conprune.lit.checkpoint_io import load_ctc_model
 from conprune.models.config import PER_LAYER, ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import load_model, save_model
-from conprune.pruning.baselines import baseline_gates, dense_config_like, kept_from_config
+from conprune.pruning.allocation import global_kept, solve_uniform
+from conprune.pruning.baselines import baseline_gates, dense_config_like, kept_from_config, structure_scores
 from conprune.pruning.compact import compact
-from conprune.pruning.cost import count_params
+from conprune.pruning.cost import count_cost, count_params, ref_frames
+
+# method -> (which units, how many per layer). "shapes": the conprune student's per-layer counts;
+# "uniform": one keep ratio everywhere, solved for the target; "global": one normalised L1 ranking.
+METHODS = {"magnitude_shapes": ("magnitude", "shapes"), "random_shapes": ("random", "shapes"),
+           "magnitude_uniform": ("magnitude", "uniform"), "random_uniform": ("random", "uniform"),
+           "magnitude_global": ("magnitude", "global"), "dense": ("dense", "shapes")}
 
 
-def baseline_command(teacher_ckpt: str, shapes_from: str, method: str, out: str, seed: int = 0,
+def baseline_command(teacher_ckpt: str, method: str, out: str, shapes_from: str | None = None,
+                     target: float | None = None, metric: str = "params", seed: int = 0,
                      allow_inexact: bool = False) -> dict[str, Any]:
-    """Write the `method` ("magnitude" | "random" | "dense") baseline of `teacher_ckpt` to `out`.
+    """Write the `method` baseline of `teacher_ckpt` to `out` (see `METHODS`).
 
-    "dense" writes a randomly initialised uniform dense model with the student's parameter count
-    (for the from-scratch and distillation-only baselines) instead of cutting the teacher.
-
-    `shapes_from` is a conprune model file (`conprune compact` output) whose per-layer config is
-    copied. `seed` only matters for "random"; `allow_inexact` is passed to `compact` (only
-    relevant for conv_norm="layernorm" with partially pruned conv channels). Returns a small
-    JSON-able summary: output path, params and the per-layer kept counts.
+    The `*_shapes` methods copy the per-layer config of `shapes_from` (a conprune model file): an
+    ablation of *which* units, given conprune's allocation. `*_uniform` and `magnitude_global`
+    choose their own allocation to remove `target` of `metric` (MACs of a 10 s utterance) within
+    1 %. "dense" writes a randomly initialised uniform dense model with the parameter count of
+    `shapes_from` (the from-scratch and distillation-only baselines). `seed` matters for the
+    random methods and "dense"; `allow_inexact` is passed to `compact` (only relevant for
+    conv_norm="layernorm"). Returns a small JSON-able summary: output path, params, kept counts.
     """
+    if method not in METHODS:
+        raise ConpruneError(f"baseline --method {method!r}: use one of {', '.join(METHODS)}")
+    units, allocation = METHODS[method]
+    if allocation == "shapes" and shapes_from is None:
+        raise ConpruneError(f"baseline --method {method} copies a student's shapes: pass --shapes-from MODEL")
+    if allocation != "shapes" and target is None:
+        raise ConpruneError(f"baseline --method {method} chooses its own allocation: pass --target (e.g. 0.5)")
     dense, extra = load_ctc_model(teacher_ckpt)
     dense.eval()
-    _, info = load_model(shapes_from)
-    small_config = ConformerConfig.from_dict(info["config"])
     if method == "dense":
-        return _dense_baseline(dense, extra, small_config, out, seed, teacher_ckpt, shapes_from)
-    gates = baseline_gates(dense, kept_from_config(dense.config, small_config), method, seed)
+        small = ConformerConfig.from_dict(load_model(shapes_from)[1]["config"])
+        return _dense_baseline(dense, extra, small, out, seed, teacher_ckpt, shapes_from)
+    frames = ref_frames(10.0)
+    if allocation == "shapes":
+        small = ConformerConfig.from_dict(load_model(shapes_from)[1]["config"])
+        kept_counts = kept_from_config(dense.config, small)
+    elif allocation == "uniform":
+        kept_counts = solve_uniform(dense.config, target, metric, frames)[1]
+    else:
+        kept_counts = global_kept(dense.config, structure_scores(dense), target, metric, frames)
+    gates = baseline_gates(dense, kept_counts, units, seed)
     with torch.no_grad():
         model = compact(dense, gates, allow_inexact=allow_inexact).eval()
     kept = {field: list(getattr(model.config, field)) for field in PER_LAYER}
-    want = {field: list(getattr(small_config, field)) for field in PER_LAYER}
-    if kept != want:  # compaction drops modules whose units are all 0; counts must still agree
-        raise ConpruneError(f"baseline shapes {kept} differ from {shapes_from}'s {want}")
+    if allocation == "shapes":
+        want = {field: list(getattr(small, field)) for field in PER_LAYER}
+        if kept != want:  # compaction drops modules whose units are all 0; counts must still agree
+            raise ConpruneError(f"baseline shapes {kept} differ from {shapes_from}'s {want}")
     params, dense_params = count_params(model.config), count_params(dense.config)
+    reached = 1 - count_cost(model.config, metric, frames) / count_cost(dense.config, metric, frames)
     meta = {"stage": f"baseline-{method}", "method": method, "seed": int(seed),
-            "source": str(Path(teacher_ckpt).resolve()), "shapes_from": str(Path(shapes_from).resolve()),
-            "dense_config": dense.config.to_dict(), "dense_params": dense_params, "params": params,
-            "kept": kept}
+            "source": str(Path(teacher_ckpt).resolve()),
+            "shapes_from": str(Path(shapes_from).resolve()) if shapes_from else None,
+            "target": target, "metric": metric, "reached_sparsity": reached,
+            "dense_config": dense.config.to_dict(), "dense_params": dense_params, "params": params, "kept": kept}
     save_model(out, model, extra.get("tokenizer"), extra.get("cmvn"), meta)
     return {"out": str(Path(out).resolve()), "stage": meta["stage"], "seed": int(seed),
             "dense_params": dense_params, "params": params, "params_ratio": params / dense_params,
-            "kept": kept}
+            "reached_sparsity": reached, "kept": kept}
 
 
 def _dense_baseline(teacher: ConformerCTC, extra: dict, small: ConformerConfig, out: str, seed: int,
                     teacher_ckpt: str, shapes_from: str) -> dict[str, Any]:
-    """A randomly initialised uniform dense model with the student's parameter count (baselines c, d)."""
+    """A randomly initialised uniform dense model with the student's parameter count."""
     config = dense_config_like(teacher.config, count_params(small))
     torch.manual_seed(seed)
     model = ConformerCTC(config).eval()

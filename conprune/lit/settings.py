@@ -77,14 +77,17 @@ class LagrangianConfig:
     (default): in the AdamW group, so λ moves by about lr per step. `sgd`: plain ascent,
     λ1 += lr·(t − ŝ). Measured on the demo (H200, 8 runs, bench/prune_lambda_sweep_h200.jsonl):
     plain ascent swung the sparsity by ±20 % around the target; Adam at 0.01-0.05 stayed within 3-5 %.
+    `fixed`: no multipliers at all, a plain L0 penalty `l0_weight`·(expected kept cost fraction).
     penalty_rho: a fixed λ2 (quadratic restoring force) instead of a learned one; None = learned.
     log_alpha_lr: the gates' log α (AdamW, no weight decay, constant LR).
+    l0_weight: the penalty's weight with `lambda_optimizer: fixed` (tuned to land near the target).
     """
 
     lambda_lr: float = 0.01
     lambda_optimizer: str = "adam"
     penalty_rho: float | None = None
     log_alpha_lr: float = 0.02
+    l0_weight: float = 1.0
 
 
 def coerce(cls: type[T], value: T | dict[str, Any] | None, group: str) -> T:

@@ -32,7 +32,7 @@ from conprune.pruning.gates import ConformerGates, GateConfig, config_gate_shape
 from conprune.pruning.lagrangian import LagrangianController, check_target
 from conprune.pruning.structure_targets import check_structure_targets, removed_fraction
 
-LAMBDA_OPTIMIZERS = ("sgd", "adam")
+LAMBDA_OPTIMIZERS = ("sgd", "adam", "fixed")
 METRICS = ("params", "macs")
 TARGET, DISTILL, OPTIM, LAGRANGIAN = TargetConfig(), DistillConfig(), OptimConfig(), LagrangianConfig()
 
@@ -76,11 +76,12 @@ class PrunedStudentModule(DistillationModule):
         self.model = copy.deepcopy(teacher).train().requires_grad_(True)
         self.gates = ConformerGates(self.model, GateConfig.from_dict(gates))
         self.build_distiller(self.distill_config, self.config.d_model, self.config.num_layers)
-        rho = self.lagrangian_config.penalty_rho
-        self.lagrangian = LagrangianController(rho)
+        rho, fixed = self.lagrangian_config.penalty_rho, self.lagrangian_config.lambda_optimizer == "fixed"
+        weight = self.lagrangian_config.l0_weight if fixed else None
+        self.lagrangian = LagrangianController(0.0 if fixed else rho, weight)
         self.structure_targets = check_structure_targets(self.target.structures)
         self.structure_lagrangians = nn.ModuleDict(
-            {group: LagrangianController(rho) for group in self.structure_targets})
+            {group: LagrangianController(0.0 if fixed else rho, weight) for group in self.structure_targets})
         self.dense_units = {key: shape[0] for key, shape in config_gate_shapes(self.config).items()
                             if len(shape) == 1 and key != "hidden"}
         self.frames = ref_frames(self.target.ref_seconds)

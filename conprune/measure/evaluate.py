@@ -26,11 +26,11 @@ from conprune.data.librispeech import expand_splits, prepare
 from conprune.data.manifest import atomic_write_text, read_manifest
 from conprune.data.sampling import EvalBatchSampler
 from conprune.data.tokenizer import Tokenizer
+from conprune.inference.onnx_model import load_any
 from conprune.measure.latency import example_batch, model_call, side_by_side
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.models.ctc import greedy_decode
-from conprune.models.package import load_model
 from conprune.pruning.cost import count_macs, count_params, ref_frames
 
 BEAM_SEARCH_NOTE = ("greedy CTC only: beam search needs flashlight-text (torchaudio.models.decoder), "
@@ -39,15 +39,16 @@ UNITS = {"heads": "heads", "ffn1": "ffn1_dim", "ffn2": "ffn2_dim", "conv": "conv
 
 
 def load_for_eval(model_path: str | None = None, ckpt: str | None = None) -> tuple[ConformerCTC, dict]:
-    """A standalone model file, or a Lightning checkpoint compacted on the fly (nothing kept on disk)."""
+    """A standalone model file (`.pt`, or an exported `.onnx` run by ONNX Runtime), or a Lightning
+    checkpoint compacted on the fly (nothing kept on disk)."""
     if model_path:
-        return load_model(model_path)
+        return load_any(model_path)
     from conprune.lit.export import compact_command
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "model.pt"
         compact_command(str(ckpt), str(out))
-        return load_model(out)
+        return load_any(out)
 
 
 def transcribe_rows(model: ConformerCTC, info: dict, rows: list[dict], max_frames: int = 30000) -> list[str]:
@@ -125,12 +126,14 @@ def evaluate(model: ConformerCTC, info: dict, root: str | Path, splits: list[str
     timed = side_by_side({"model": model_call(model, feats, lengths)}, repeats=repeats)["model"]
     torch.set_num_threads(default_threads)
     meta = info.get("meta", {})
+    onnx = meta.get("format") == "onnx"
     dense = ConformerConfig.from_dict(meta["dense_config"]) if meta.get("dense_config") else None
     return {
         "wer": wer, "decoder": BEAM_SEARCH_NOTE,
-        "params": count_params(config), "params_counted": sum(p.numel() for p in model.parameters()),
+        "params": count_params(config), "runtime": "onnxruntime" if onnx else "pytorch",
+        "params_counted": count_params(config) if onnx else sum(p.numel() for p in model.parameters()),
         "dense_params": count_params(dense) if dense is not None else None,
-        "macs_per_utterance": count_macs(config, frames), "macs_measured": measured_macs(model, frames),
+        "macs_per_utterance": count_macs(config, frames), "macs_measured": None if onnx else measured_macs(model, frames),
         "latency_seconds_of_audio": latency_seconds, "latency_s": timed["median_s"],
         "real_time_factor": timed["median_s"] / latency_seconds, "threads": threads,
         "kept": kept_table(config, dense), "config": config.to_dict(),
@@ -144,8 +147,10 @@ def write_results(results: dict, out: str | Path) -> None:
 def format_summary(results: dict) -> str:
     """A few human lines for the terminal (the JSON holds everything)."""
     lines = [f"{split}: WER {100 * w:.1f} %" for split, w in results["wer"].items()]
+    measured = results["macs_measured"]
     lines.append(f"params {results['params'] / 1e6:.2f} M, MACs per {results['latency_seconds_of_audio']:g} s "
-                 f"{results['macs_per_utterance'] / 1e9:.2f} G (measured {results['macs_measured'] / 1e9:.2f} G)")
+                 f"{results['macs_per_utterance'] / 1e9:.2f} G"
+                 + (f" (measured {measured / 1e9:.2f} G)" if measured is not None else ""))
     lines.append(f"latency {1000 * results['latency_s']:.1f} ms on {results['threads']} thread(s), "
                  f"RTF {results['real_time_factor']:.4f}")
     return os.linesep.join(lines)

@@ -51,9 +51,11 @@ def side_by_side(fns: Mapping[str, Callable[[], object]], repeats: int = 10, war
 
 
 def model_call(model: ConformerCTC, feats: torch.Tensor, lengths: torch.Tensor) -> Callable[[], object]:
-    """A zero-argument closure running the full model (front end, blocks, CTC head) in eval mode."""
+    """A zero-argument closure running the full model (front end, blocks, CTC head) in eval mode; an
+    unpadded batch runs without lengths (no attention mask), as a deployed model would run it."""
     model.eval()
-    return lambda: model(feats, lengths)
+    given = None if bool((lengths == feats.shape[1]).all()) else lengths
+    return lambda: model(feats, given)
 
 
 def blocks_call(model: ConformerCTC, x: torch.Tensor, lengths: torch.Tensor) -> Callable[[], object]:

@@ -185,9 +185,12 @@ class ConformerCTC(nn.Module):
         self.layers = nn.ModuleList(ConformerBlock(config, i) for i in range(config.num_layers))
         self.head = nn.Linear(config.d_model, config.vocab_size)
 
-    def forward(self, features: Tensor, lengths: Tensor, gates: Mapping[str, Tensor] | None = None,
+    def forward(self, features: Tensor, lengths: Tensor | None, gates: Mapping[str, Tensor] | None = None,
                 return_hidden: bool = False) -> ModelOutput:
-        """features [B,T,input_dim] (zero or garbage padded), lengths [B] valid input frames.
+        """features [B,T,input_dim] (zero or garbage padded), lengths [B] valid input frames, or None
+        when no frame is padding (then attention runs without a mask, SDPA's fastest path).
+
+        No branch depends on tensor values, so `torch.export` traces one graph for any length.
 
         `gates` keys (all optional, see `gate_shapes()`): "layers.{l}.mhsa.heads" [H],
         "layers.{l}.{ffn1,ffn2}.units" [f], "layers.{l}.conv.channels" [C],
@@ -202,13 +205,16 @@ class ConformerCTC(nn.Module):
                                 f"got {features.shape[1]}")
         gates = self._checked(gates)
         x = self.subsampling(features)
-        out_lengths = output_lengths(lengths.to(features.device), cfg.strides)
         t = x.shape[1]
-        valid = torch.arange(t, device=x.device)[None, :] < out_lengths[:, None]
         key_mask: Tensor | None = None
-        if not (out_lengths == t).all():  # unpadded batches (e.g. batch 1) skip the mask entirely
-            key_mask = valid.clone()
-            key_mask[:, 0] = True  # a zero-length utterance would give an all-masked softmax (NaN)
+        if lengths is None:
+            out_lengths = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+            valid = torch.ones(x.shape[0], t, dtype=torch.bool, device=x.device)
+        else:
+            out_lengths = output_lengths(lengths.to(features.device), cfg.strides)
+            valid = torch.arange(t, device=x.device)[None, :] < out_lengths[:, None]
+            # A zero-length utterance would give an all-masked softmax (NaN): its first key stays.
+            key_mask = valid | (torch.arange(t, device=x.device)[None, :] == 0)
         if cfg.pos_enc == "abs":
             x = x + sinusoid(t, cfg.d_model, x.device).to(x.dtype)
         rope = rope_tables(t, cfg.head_dim, x.device) if cfg.pos_enc == "rope" else None

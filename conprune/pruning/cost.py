@@ -107,6 +107,20 @@ def count_macs(config: ConformerConfig, frames: int) -> int:
 
 
 
+def unit_costs(config: ConformerConfig, metric: str, frames: int) -> dict[str, tuple[float, float]]:
+    """Block module name -> (cost of the module while any unit is kept, cost of each unit), in
+    params or MACs (at `frames` input frames). Both are exact: a module's cost is linear in its
+    unit count (MHSA's T² term is per head)."""
+    if metric not in ("params", "macs"):
+        raise ConpruneError(f"metric must be params or macs, got {metric!r}")
+    t = output_frames(frames, config.strides)
+    out = {}
+    for name in MODULES:
+        fixed, per_unit, macs = _module_terms(config, name, config.d_model, 1, t)
+        out[name] = (float(fixed), float(per_unit)) if metric == "params" else (0.0, float(macs))
+    return out
+
+
 def count_cost(config: ConformerConfig, metric: str, frames: int) -> int:
     """The exact cost a sparsity target is measured in: `params`, or `macs` at `frames` frames."""
     return count_params(config) if metric == "params" else count_macs(config, frames)

@@ -20,11 +20,13 @@ class LagrangianController(nn.Module):
     With `fixed_lambda2=ρ`, λ2 is a constant ρ instead of a learned multiplier: the quadratic term
     is then a fixed restoring force proportional to the gap (an augmented-Lagrangian penalty),
     which damps the swings that a learned, ever-growing λ2 and an integrating λ1 produce.
+    With `fixed_lambda1=w` as well (and ρ = 0), the penalty is w·(t − ŝ): a plain L0 penalty of
+    weight w on the expected cost, blind to the target (the ablation of the Lagrangian).
     """
 
-    def __init__(self, fixed_lambda2: float | None = None) -> None:
+    def __init__(self, fixed_lambda2: float | None = None, fixed_lambda1: float | None = None) -> None:
         super().__init__()
-        self.lambda1 = nn.Parameter(torch.zeros(()))
+        self.lambda1 = nn.Parameter(torch.tensor(float(fixed_lambda1 or 0.0)), requires_grad=fixed_lambda1 is None)
         learned = fixed_lambda2 is None
         self.lambda2 = nn.Parameter(torch.tensor(0.0 if learned else float(fixed_lambda2)), requires_grad=learned)
         for param in (self.lambda1, self.lambda2):

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from conprune.io_atomic import atomic_write_text
+from conprune.report.comparisons import add_budgets, add_comparisons, merge_seeds
 from conprune.report.logs import series
 from conprune.report.plots import method_key, plot_curves, plot_kept, plot_latency, plot_pareto
 from conprune.report.runs import DEMO_RUNS, curve_runs, discover_runs
@@ -79,22 +80,42 @@ def _run_name(row: dict) -> str:
     return f"{path.parent.parent.name}/{path.parent.name}" if path.parent.parent.name == "sweep" else path.parent.name
 
 
+def _test_cell(r: dict) -> str:
+    """Pooled test WER, with the mean ± sd over seeds where several ran."""
+    cell = _pct(r["test_wer"])
+    if "test_wer_mean" in r:
+        cell += f" ({100 * r['test_wer_mean']:.1f} ± {100 * r['test_wer_sd']:.1f}, {len(r['seeds'])} seeds)"
+    return cell
+
+
+def _delta_cell(r: dict) -> str:
+    """Δ test WER vs conprune at the same target, in points, with its paired 95 % interval."""
+    if "delta_vs_conprune" not in r:
+        return "–"
+    lo, hi = r["delta_ci95"]
+    return f"{100 * r['delta_vs_conprune']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+
+
 def markdown_table(rows: list[dict]) -> str:
     """The method × target table; ratios are to the teacher row when there is one."""
     teacher = next((r for r in rows if r["method"] == "teacher"), None)
     header = ("| method | target | params | params ÷ teacher | MACs / 10 s | latency ÷ teacher | dev WER "
-              "| test WER | test WER ÷ teacher | run |")
-    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+              "| test WER | Δ test WER vs conprune [95 % CI] | P(conprune better) | steps | run |")
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in sort_rows(rows):
         size = f"{r['params'] / teacher['params']:.2f}" if teacher else "–"
-        wer = f"{r['test_wer'] / teacher['test_wer']:.3f}" if teacher and teacher["test_wer"] else "–"
         latency = "–" if r["latency_ratio"] is None else f"{r['latency_ratio']:.2f}"
+        p = f"{r['p_conprune_better']:.2f}" if "p_conprune_better" in r else "–"
         lines.append(f"| {r['method']} | {r['target']} | {r['params'] / 1e6:.2f} M | {size} | {r['macs'] / 1e9:.2f} G "
-                     f"| {latency} | {_pct(r['dev_wer'])} | {_pct(r['test_wer'])} | {wer} | {_run_name(r)} |")
+                     f"| {latency} | {_pct(r['dev_wer'])} | {_test_cell(r)} | {_delta_cell(r)} | {p} "
+                     f"| {r.get('train_steps', '–')} | {_run_name(r)} |")
     return "\n".join(lines)
 
 
 TABLE_NOTE = ("WER: greedy CTC, no LM, word-weighted over dev-clean + dev-other and test-clean + test-other. "
+              "Δ: the row's pooled test WER minus conprune's at the same target, with the 95 % interval of a "
+              "paired bootstrap over utterances (10,000 resamples); a method differs from conprune only where "
+              "the interval excludes 0. Steps: optimizer steps of the row's training (conprune: prune + finetune). "
               "Latency: `make bench`'s side-by-side CPU ratio for the target's conprune student (baselines with "
               "its shapes share it); – where not measured (dense baselines, targets the bench has not timed).")
 
@@ -122,6 +143,9 @@ def collect(runs_dir: Path, specs: list[str], data: Path, bench: Path, sweep: bo
     rows = summary_rows(refs, split_words(data), ratios)
     for row, ref in zip(rows, refs):
         row["kept"] = json.loads(ref.path.read_text()).get("kept")
+    add_budgets(rows)
+    rows = merge_seeds(rows)
+    add_comparisons(rows)
     return rows
 
 

@@ -1,8 +1,8 @@
 """Which runs hold which method at which target: one discovery function for the summary and the report.
 
 The demo's runs have historical names (runs/finetune is conprune at -50 % params), so they are a
-fixed mapping; sweep runs are named `<method>-<target>` (runs/sweep/magnitude-params30/) and are
-found by globbing. A run whose results.json does not exist yet is skipped with a logged note, so a
+fixed mapping; sweep runs are named `<method>-<target>[-s<seed>]` (runs/sweep/magnitude_uniform-params30/,
+runs/sweep/conprune-params50-s1/) and are found by globbing. A run whose results.json does not exist yet is skipped with a logged note, so a
 half-finished sweep still gives a report of what is there.
 """
 
@@ -27,11 +27,13 @@ class RunRef:
     method: str
     target: str
     path: Path
+    seed: int = 0
 
     @property
     def label(self) -> str:
         """How log lines name the run: `magnitude params30`, or just `teacher`."""
-        return self.method if self.target == "none" else f"{self.method} {self.target}"
+        name = self.method if self.target == "none" else f"{self.method} {self.target}"
+        return f"{name} seed {self.seed}" if self.seed else name
 
 
 DEMO_RUNS = (("teacher", "none", "runs/teacher/results.json"),
@@ -42,16 +44,17 @@ DEMO_RUNS = (("teacher", "none", "runs/teacher/results.json"),
              ("dense_kd", "params50", "runs/finetune-dense-kd/results.json"),
              ("conprune", "macs50", "runs/prune-macs/results.json"))
 SWEEP_GLOB = "sweep/*/results.json"
-NAME = re.compile(r"^(?P<method>.+)-(?P<target>(?:params|macs)\d+)$")
+NAME = re.compile(r"^(?P<method>.+)-(?P<target>(?:params|macs)\d+)(?:-s(?P<seed>\d+))?$")
 SPEC = re.compile(r"^(?P<method>[\w-]+):(?P<target>\w+)=(?P<path>.+)$")
 
 
-def parse_run_name(name: str) -> tuple[str, str] | None:
-    """(method, target) from a sweep run directory name such as `dense-kd-params30`; None if it is not one."""
+def parse_run_name(name: str) -> tuple[str, str, int] | None:
+    """(method, target, seed) from a sweep run directory name such as `dense-kd-params30` or
+    `conprune-params50-s2`; None if it is not one."""
     match = NAME.match(name)
     if not match:
         return None
-    return match["method"].replace("-", "_"), match["target"]
+    return match["method"].replace("-", "_"), match["target"], int(match["seed"] or 0)
 
 
 def refs_from_specs(specs: list[str]) -> list[RunRef]:
@@ -61,7 +64,7 @@ def refs_from_specs(specs: list[str]) -> list[RunRef]:
     for spec in specs:
         match = SPEC.match(spec)
         if match:
-            refs.append(RunRef(match["method"].replace("-", "_"), match["target"], Path(match["path"])))
+            refs.append(RunRef(match["method"].replace("-", "_"), match["target"], Path(match["path"]), 0))
             continue
         paths = sorted(glob.glob(spec)) or [spec]
         for path in map(Path, paths):
@@ -69,7 +72,8 @@ def refs_from_specs(specs: list[str]) -> list[RunRef]:
             if parsed is None:
                 raise ConpruneError(f"cannot tell method and target from {path}: name its directory "
                                     f"<method>-<target> (e.g. magnitude-params30) or pass METHOD:TARGET={path}")
-            refs.append(RunRef(*parsed, path))
+            method, target, seed = parsed
+            refs.append(RunRef(method, target, path, seed))
     return refs
 
 
@@ -87,16 +91,18 @@ def discover_runs(runs_dir: str | Path = "runs", specs: list[str] | None = None,
             if parsed is None:
                 log.info("report: skipping %s (directory name is not <method>-<target>)", path)
                 continue
-            refs.append(RunRef(*parsed, path))
+            method, target, seed = parsed
+            refs.append(RunRef(method, target, path, seed))
     refs += refs_from_specs(specs or [])
-    found: dict[tuple[str, str], RunRef] = {}
+    found: dict[tuple[str, str, int], RunRef] = {}
     for ref in refs:
         if not ref.path.is_file():
             log.info("report: %s has no results yet (%s), skipped", ref.label, ref.path)
             continue
-        if (ref.method, ref.target) in found:
-            log.info("report: %s from %s replaces %s", ref.label, ref.path, found[(ref.method, ref.target)].path)
-        found[(ref.method, ref.target)] = ref
+        key = (ref.method, ref.target, ref.seed)
+        if key in found:
+            log.info("report: %s from %s replaces %s", ref.label, ref.path, found[key].path)
+        found[key] = ref
     return list(found.values())
 
 

@@ -39,7 +39,7 @@ def summary_rows(refs: list[RunRef], words: dict[str, int], ratios: dict) -> lis
         latency = 1.0 if ref.target == "none" else ratios.get(f"latency_ratio_{ref.target}")
         if ref.method.startswith("dense"):
             latency = None  # another architecture: not measured side by side yet
-        rows.append({"method": ref.method, "target": ref.target, "params": r["params"],
+        rows.append({"method": ref.method, "target": ref.target, "seed": ref.seed, "params": r["params"],
                      "macs": r["macs_per_utterance"], "latency_ratio": latency,
                      "dev_wer": pooled(r["wer"], words, ("dev-clean", "dev-other")),
                      "test_wer": pooled(r["wer"], words, ("test-clean", "test-other")), "source": str(ref.path)})

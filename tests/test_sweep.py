@@ -1,0 +1,64 @@
+"""`conprune sweep`'s plan: which commands each method runs, with what budget, in what order."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from conprune.commands.sweep import METHODS, plan, sweep_args, target_values
+from conprune.errors import ConpruneError
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    sweep_args(parser)
+    return parser.parse_args(["--teacher", "T.pt", "--runs", "R", *argv])
+
+
+def _verbs(steps) -> list[str]:
+    return [" ".join(s.argv[3:5]) if s.argv[3] == "fit" else s.argv[3] for s in steps]
+
+
+def test_conprune_and_a_baseline_share_one_prune_run() -> None:
+    args = _args("--profile", "quick", "--data-args", "--data.tokenizer tok.model --data.cmvn c.json")
+    steps = plan(args, ["conprune", "magnitude_shapes", "magnitude_uniform"], ["params50"], [0])
+    prunes = [s for s in steps if s.done == Path("R/sweep/prune-params50/DONE")]
+    assert len(prunes) == 1
+    prune = prunes[0].argv
+    assert prune[prune.index("--model.init_args.target.sparsity") + 1] == "0.5"
+    assert "experiments/quick/prune.yaml" in prune and "--data.tokenizer" in prune and "tok.model" in prune
+    finals = {s.done.parent.name: s.argv for s in steps
+              if s.done.name == "DONE" and not s.done.parent.name.startswith("prune")}
+    assert set(finals) == {"conprune-params50", "magnitude_shapes-params50", "magnitude_uniform-params50"}
+    assert "experiments/quick/finetune.yaml" in finals["conprune-params50"]
+    for name in ("magnitude_shapes-params50", "magnitude_uniform-params50"):
+        assert "experiments/baseline.yaml" in finals[name] and "experiments/quick/baseline.yaml" in finals[name]
+    cut = next(s.argv for s in steps if s.argv[3] == "baseline" and "magnitude_uniform" in s.argv)
+    assert cut[cut.index("--target") + 1] == "0.5" and cut[cut.index("--metric") + 1] == "params"
+    evaluated = [s.done for s in steps if s.argv[3] == "evaluate"]
+    assert evaluated == [Path(f"R/sweep/{n}/results.json") for n in
+                         ("conprune-params50", "magnitude_shapes-params50", "magnitude_uniform-params50")]
+    order = [s.done for s in steps]
+    assert order.index(Path("R/sweep/prune-params50/model.pt")) < order.index(
+        Path("R/sweep/baseline-magnitude_shapes-params50/model.pt"))
+
+
+def test_seeds_ablations_and_dense_baselines() -> None:
+    steps = plan(_args(), ["conprune_no_ramp", "dense_scratch"], ["macs50"], [0, 2])
+    names = {s.done.parent.name for s in steps}
+    assert {"prune_no_ramp-macs50", "conprune_no_ramp-macs50-s2", "dense_scratch-macs50-s2"} <= names
+    ablation = next(s.argv for s in steps if s.done == Path("R/sweep/prune_no_ramp-macs50-s2/DONE"))
+    assert "experiments/ablations/no_ramp/prune.yaml" in ablation and ablation[ablation.index("--seed_everything") + 1] == "2"
+    scratch = next(s.argv for s in steps if s.done == Path("R/sweep/dense_scratch-macs50/DONE"))
+    assert "experiments/teacher.yaml" in scratch and "experiments/dense_scratch.yaml" in scratch
+    assert "--model.init_args.teacher_ckpt" not in scratch
+
+
+def test_bad_targets_and_methods() -> None:
+    assert target_values("params70") == ("params", 0.7) and target_values("macs50") == ("macs", 0.5)
+    with pytest.raises(ConpruneError, match="not <params|macs><percent>"):
+        target_values("flops50")
+    assert set(METHODS) >= {"magnitude_uniform", "magnitude_global", "random_uniform", "magnitude_shapes",
+                            "random_shapes", "conprune_no_layer_kd", "conprune_ffn_only"}
