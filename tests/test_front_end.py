@@ -75,7 +75,7 @@ def test_model_file_carries_the_front_end_to_transcription(liftered, tmp_path, t
     assert info["cmvn"]["lifter"] == 20 and info["cmvn"]["utterance_cmn"] is True
     row = read_manifest(dm.manifest_path("dev-clean"))[0]
     transcriber = Transcriber(loaded, info)
-    assert torch.allclose(transcriber.features(row["path"]), dm._dataset("dev-clean", False)[0]["features"])
+    assert torch.allclose(transcriber.cmvn(transcriber.features(row["path"])), dm._dataset("dev-clean", False)[0]["features"])
 
 
 def test_later_stage_refuses_other_front_end_settings():

@@ -38,26 +38,57 @@ def evaluate(args: argparse.Namespace) -> None:
 
 
 def bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", nargs="?", default="ratios", choices=["ratios", "deploy", "long-audio", "latency-table"],
+                   help="ratios: side-by-side speed ratios (default); deploy: ONNX Runtime fp32/int8 latency, "
+                   "parity and WER of the -50 %% params student; long-audio: windowed transcription cost; "
+                   "latency-table: the time of each prunable structure by kept size, for `target.metric: latency`. "
+                   "deploy and long-audio add their numbers to --out; ratios rewrites it")
     p.add_argument("--teacher", default="runs/teacher/checkpoints/best.ckpt")
-    p.add_argument("--params50", default="runs/prune/model.pt")
+    p.add_argument("--params50", default="runs/prune/model.pt", help="the -50 %% params student (deploy, long-audio)")
     p.add_argument("--macs50", default="runs/prune-macs/model.pt")
     p.add_argument("--data-root", default="data/synth")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch", type=int, default=1, help="latency-table: utterances per call")
+    p.add_argument("--seconds", type=float, default=10.0, help="latency-table: audio seconds per utterance")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--bf16", action="store_true")
-    p.add_argument("--out", default=None, help="default bench/results.json (CPU) or bench/results-<device>.json")
+    p.add_argument("--out", default=None, help="default bench/results.json (CPU) or bench/results-<device>.json; "
+                   "latency-table: bench/latency_table_<device>_t<threads>_b<batch>.json")
 
 
 def bench(args: argparse.Namespace) -> None:
     from conprune.io_atomic import atomic_write_text
-    from conprune.measure.bench import run_bench
+
+    if args.what == "latency-table":
+        from conprune.lit.checkpoint_io import load_ctc_model
+        from conprune.measure.latency_table import measure_latency_table
+
+        out = Path(args.out or f"bench/latency_table_{args.device}_t{args.threads}_b{args.batch}.json")
+        _writable(out, "bench --out directory")
+        config = load_ctc_model(args.teacher)[0].config
+        table = measure_latency_table(config, args.device, args.threads, args.batch, args.seconds, args.repeats)
+        print(f"latency table -> {table.save(out)} (fixed {1000 * table.fixed_s:.1f} ms)")
+        return
     from conprune.report.bench_table import bench_table
 
     out = Path(args.out or ("bench/results.json" if args.device == "cpu" else f"bench/results-{args.device}.json"))
     _writable(out, "bench --out directory")
-    results = run_bench(args.teacher, args.params50, args.macs50, args.data_root, args.device, args.threads,
-                        repeats=args.repeats, bf16=args.bf16)
+    if args.what == "deploy":
+        from conprune.measure.deploy_bench import deploy_bench
+
+        numbers = deploy_bench(args.teacher, args.params50, args.data_root, out.parent / "deploy", args.threads,
+                               args.seconds, args.repeats)
+    elif args.what == "long-audio":
+        from conprune.measure.long_audio import long_audio_bench
+
+        numbers = long_audio_bench(args.params50, args.data_root, out.parent / "long_audio", args.threads)
+    else:
+        from conprune.measure.bench import run_bench
+
+        numbers = run_bench(args.teacher, args.params50, args.macs50, args.data_root, args.device, args.threads,
+                            repeats=args.repeats, bf16=args.bf16)
+    results = {**(json.loads(out.read_text()) if out.is_file() and args.what != "ratios" else {}), **numbers}
     atomic_write_text(out, json.dumps(results, indent=1) + "\n", "bench results")
     print(bench_table(results))
 

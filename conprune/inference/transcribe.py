@@ -1,5 +1,8 @@
 """`conprune transcribe --model model.pt a.flac [b.wav ...]`: one line per file, `path<TAB>text`.
 
+Recordings longer than `window_s` are transcribed in overlapping windows stitched before decoding
+(`conprune.inference.windows`), so time and memory grow linearly with the length, not as its square.
+
 Any soundfile-readable file works: other sample rates are resampled to 16 kHz and multi-channel
 audio is averaged to mono (`conprune.data.features.load_audio`). An unreadable, empty or too
 short file gets a one-line error on stderr naming it, the other files are still transcribed, and
@@ -18,6 +21,7 @@ import torch
 from conprune.data.features import HOP_LENGTH, front_end, load_audio, num_frames
 from conprune.data.tokenizer import Tokenizer
 from conprune.errors import ConpruneError
+from conprune.inference.windows import windowed_log_probs
 from conprune.models.conformer import ConformerCTC
 from conprune.models.ctc import greedy_decode
 
@@ -25,12 +29,14 @@ from conprune.models.ctc import greedy_decode
 class Transcriber:
     """A loaded model with its own tokenizer and CMVN, ready to turn waveforms into text."""
 
-    def __init__(self, model: ConformerCTC, info: dict) -> None:
+    def __init__(self, model: ConformerCTC, info: dict, window_s: float = 30.0, overlap_s: float = 4.0) -> None:
         self.model = model.eval()
         self.tokenizer = Tokenizer(model_proto=info["tokenizer"])
         self.logmel, self.cmvn = front_end(info["cmvn"])
+        self.window, self.overlap = round(window_s * 100), round(overlap_s * 100)
 
     def features(self, path: str | Path) -> torch.Tensor:
+        """Log-mel features [T, 80] before normalisation (CMVN is applied per window)."""
         try:
             sf.info(str(path))
         except (RuntimeError, sf.LibsndfileError) as exc:
@@ -40,13 +46,19 @@ class Transcriber:
         if num_frames(wav.numel()) < min_frames:
             raise ConpruneError(f"{path}: {wav.numel()} samples at 16 kHz is too short to transcribe "
                                 f"(needs {(min_frames - 1) * HOP_LENGTH} or more)")
-        return self.cmvn(self.logmel(wav))
+        return self.logmel(wav)
+
+    def log_probs(self, raw: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities [T', V] of raw features [T, 80], in windows when they are long."""
+        def run(feats: torch.Tensor) -> torch.Tensor:
+            return self.model(feats[None], None).log_probs[0]  # one utterance, no padding: no mask
+
+        return windowed_log_probs(run, raw, self.cmvn, self.window, self.overlap, self.model.config.subsampling_factor)
 
     @torch.inference_mode()
     def __call__(self, path: str | Path) -> str:
-        feats = self.features(path)
-        out = self.model(feats[None], None)  # one utterance, no padding: no attention mask
-        return self.tokenizer.decode(greedy_decode(out.log_probs, out.lengths)[0])
+        log_probs = self.log_probs(self.features(path))
+        return self.tokenizer.decode(greedy_decode(log_probs[None], torch.tensor([log_probs.shape[0]]))[0])
 
 
 def transcribe_files(transcriber: Transcriber, paths: Iterable[str | Path], out=None, err=None) -> int:

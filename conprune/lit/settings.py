@@ -54,8 +54,9 @@ class DistillConfig:
 class TargetConfig:
     """What the prune stage aims at.
 
-    sparsity: final fraction in (0, 1) of `metric` (`params` or `macs`) removed, measured on the
-    whole model against the teacher. ref_seconds: utterance length at which MACs are counted
+    sparsity: final fraction in (0, 1) of `metric` (`params`, `macs` or `latency`) removed, measured
+    on the whole model against the teacher; `latency` is predicted by the measured per-structure
+    table `latency_table` (`conprune bench latency-table`, on the device and threads deployed to). ref_seconds: utterance length at which MACs are counted
     (attention's T² term included). tolerance: |deterministic − target| allowed for checkpoint
     selection. structures: optional fractions of units to remove per group, e.g.
     `{ffn_units: 0.6, heads: 0.3}` (groups: heads, ffn_units, conv_channels), each with its own
@@ -67,6 +68,7 @@ class TargetConfig:
     ref_seconds: float = 10.0
     tolerance: float = 0.01
     structures: dict[str, float] | None = None
+    latency_table: str | None = None
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,11 @@ from conprune.pruning.cost import (
 )
 from conprune.pruning.gates import ConformerGates, GateConfig, config_gate_shapes
 from conprune.pruning.lagrangian import LagrangianController, check_target
+from conprune.pruning.latency_cost import LatencyTable, exact_latency, expected_latency
 from conprune.pruning.structure_targets import check_structure_targets, removed_fraction
 
 LAMBDA_OPTIMIZERS = ("sgd", "adam", "fixed")
-METRICS = ("params", "macs")
+METRICS = ("params", "macs", "latency")
 TARGET, DISTILL, OPTIM, LAGRANGIAN = TargetConfig(), DistillConfig(), OptimConfig(), LagrangianConfig()
 
 
@@ -85,19 +86,30 @@ class PrunedStudentModule(DistillationModule):
         self.dense_units = {key: shape[0] for key, shape in config_gate_shapes(self.config).items()
                             if len(shape) == 1 and key != "hidden"}
         self.frames = ref_frames(self.target.ref_seconds)
+        self.latency_table = None
+        if self.target.metric == "latency":
+            if not self.target.latency_table:
+                raise ConpruneError("target.metric latency needs target.latency_table: measure one with "
+                                    "`conprune bench latency-table`")
+            self.latency_table = LatencyTable.load(self.target.latency_table)
+            self.latency_table.check_fits(self.config, "target.latency_table")
         self.total_cost = float(self.exact_cost(self.config))
         self.sparsity_target = 0.0
 
     # -- cost ----------------------------------------------------------------------------
     def exact_cost(self, config) -> float:
+        if self.latency_table is not None:
+            return exact_latency(config, self.latency_table)
         return float(count_cost(config, self.target.metric, self.frames))
 
     def expected_sparsity(self) -> torch.Tensor:
         keep = self.gates.keep_probs()
         if self.target.metric == "params":
             cost = expected_params(self.config, keep)
-        else:
+        elif self.target.metric == "macs":
             cost = expected_macs(self.config, keep, self.frames)
+        else:
+            cost = expected_latency(self.config, keep, self.latency_table).to(self.device, torch.float32)
         return 1.0 - cost / self.total_cost
 
     @torch.no_grad()

@@ -126,7 +126,7 @@ def evaluate(model: ConformerCTC, info: dict, root: str | Path, splits: list[str
     timed = side_by_side({"model": model_call(model, feats, lengths)}, repeats=repeats)["model"]
     torch.set_num_threads(default_threads)
     meta = info.get("meta", {})
-    onnx = meta.get("format") == "onnx"
+    onnx = not isinstance(model, torch.nn.Module)  # an ONNX Runtime session: no weights, no FLOP counter
     dense = ConformerConfig.from_dict(meta["dense_config"]) if meta.get("dense_config") else None
     return {
         "wer": wer, "decoder": BEAM_SEARCH_NOTE,

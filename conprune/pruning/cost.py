@@ -142,7 +142,7 @@ def _check_keys(config: ConformerConfig, gates: Mapping[str, Tensor]) -> None:
             raise ConpruneError(f"gate {key!r} must have shape {list(want)}, got {list(value.shape)}")
 
 
-def _expected_units(cfg: ConformerConfig, keep: Mapping[str, Tensor],
+def expected_units(cfg: ConformerConfig, keep: Mapping[str, Tensor],
                     dtype: torch.dtype) -> list[dict[str, tuple[Num, Num, Num]]]:
     """Per layer and module: (P(module present), P(module gate), E[#units]).
 
@@ -183,7 +183,7 @@ def _expected_total(config: ConformerConfig, keep: Mapping[str, Tensor], frames:
     dtype, device = _dtype_device(keep)
     hidden = keep.get("hidden")
     d: Num = hidden.to(dtype).sum() if hidden is not None else config.d_model
-    parts = _breakdown(config, d, _expected_units(config, keep, dtype), frames)
+    parts = _breakdown(config, d, expected_units(config, keep, dtype), frames)
     total = sum(part[column] for part in parts.values())
     return total if isinstance(total, Tensor) else torch.tensor(float(total), dtype=dtype, device=device)
 

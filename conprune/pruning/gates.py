@@ -31,10 +31,16 @@ GROUPS = ("heads", "mhsa", "ffn_units", "ffn", "conv_channels", "conv", "hidden"
 FFN_UNIT_KEEP = 1.0 / (1.0 + math.exp(BETA * math.log(-STRETCH[0] / STRETCH[1])))
 
 
+# Groups whose kept counts `align` rounds (heads are few and whole; modules are 0 or 1).
+ALIGNED = ("ffn_units", "conv_channels")
+
+
 @dataclass
 class GateConfig:
     """Which gate groups exist and how they start; `init_keep_*` are keep-probabilities P(z≠0).
 
+    `align` (e.g. 8 or 16): the deterministic gates keep multiples of it of FFN units and conv
+    channels, widths that vectorised kernels and ONNX Runtime run without ragged tails.
     Whole modules, heads and conv channels start near certain keep (0.99, DPHuBERT's drop rate
     0.01) so the student starts as the teacher; FFN units start softer (log α = 0, see
     `FFN_UNIT_KEEP`) because FFNs hold most parameters and are where CoFi/DPHuBERT prune first.
@@ -54,6 +60,7 @@ class GateConfig:
     init_keep_hidden: float = 0.99
     init_std: float = 0.01
     beta: float = BETA
+    align: int = 1
     stretch_left: float = STRETCH[0]
     stretch_right: float = STRETCH[1]
 
@@ -71,6 +78,8 @@ class GateConfig:
         std = self.init_std
         if isinstance(std, bool) or not isinstance(std, (int, float)) or std < 0:
             raise ConpruneError(f"pruning gates field 'init_std' must be a float >= 0, got {self.init_std!r}")
+        if isinstance(self.align, bool) or not isinstance(self.align, int) or self.align < 1:
+            raise ConpruneError(f"pruning gates field 'align' must be an int >= 1 (e.g. 8), got {self.align!r}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> GateConfig:
@@ -148,7 +157,8 @@ class ConformerGates(nn.Module):
         self._shapes = {k: s for k, s in all_shapes.items() if getattr(cfg, gate_group(k))}
         self.gates = nn.ModuleDict({
             _slot(key): HardConcrete(max(1, math.prod(shape)), init_keep=cfg.init_keep(gate_group(key)),
-                                     init_std=cfg.init_std, beta=cfg.beta, stretch=cfg.stretch)
+                                     init_std=cfg.init_std, beta=cfg.beta, stretch=cfg.stretch,
+                                     align=cfg.align if gate_group(key) in ALIGNED else 1)
             for key, shape in self._shapes.items()})
 
     def keys(self) -> list[str]:

@@ -42,12 +42,12 @@ class HardConcrete(nn.Module):
     """
 
     def __init__(self, n: int, init_keep: float = 0.99, init_std: float = 0.01, beta: float = BETA,
-                 stretch: tuple[float, float] = STRETCH) -> None:
+                 stretch: tuple[float, float] = STRETCH, align: int = 1) -> None:
         super().__init__()
         check_hard_concrete_args(init_keep, beta, stretch)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConpruneError(f"gate size n must be an int >= 1, got {n!r}")
-        self.n, self.beta = n, float(beta)
+        self.n, self.beta, self.align = n, float(beta), int(align)
         self.left, self.right = float(stretch[0]), float(stretch[1])
         # β·log(−l/r) is the shift between log α and the logit of P(z≠0).
         self.shift = self.beta * math.log(-self.left / self.right)
@@ -75,9 +75,17 @@ class HardConcrete(nn.Module):
         return self.keep_prob().sum()
 
     def kept_count(self) -> int:
-        """k = round(expected count), clipped to [0, n]: how many units the deterministic gate keeps."""
+        """k = round(expected count), clipped to [0, n]: how many units the deterministic gate keeps.
+
+        With `align` > 1 a nonzero k is rounded to the nearest multiple of `align` (at least one
+        multiple, at most n): hardware-friendly widths, still as close as possible to what the
+        gates pay for in the cost model, so the target stays honest.
+        """
         with torch.no_grad():
-            return int(torch.round(self.expected_count()).clamp(0, self.n).item())
+            k = int(torch.round(self.expected_count()).clamp(0, self.n).item())
+        if self.align > 1 and k:
+            k = min(self.n, max(self.align, round(k / self.align) * self.align))
+        return k
 
     def median(self) -> Tensor:
         """The gate at u = 0.5 per unit [n] (the median of the clamped stretched distribution)."""

@@ -14,9 +14,44 @@ def bench_table(results: dict) -> str:
             ("dense conprune ÷ torchaudio Conformer blocks, equal dims", "dense_vs_torchaudio_ratio", "{:.2f}"),
             ("the same with our rotary position embeddings on", "dense_rope_vs_torchaudio_ratio", "{:.2f}"),
             ("prune step ÷ teacher step", "prune_step_ratio", "{:.2f}"),
-            ("data pipeline, audio s per wall s (1 worker)", "data_realtime_factor", "{:.0f}")]
+            ("data pipeline, audio s per wall s (1 worker)", "data_realtime_factor", "{:.0f}"),
+            ("student on ONNX Runtime fp32 ÷ teacher in PyTorch", "ort_latency_ratio", "{:.2f}"),
+            ("student on ONNX Runtime int8 ÷ teacher in PyTorch", "onnx_int8_latency_ratio", "{:.2f}"),
+            ("student int8 WER ÷ student fp32 WER", "int8_wer_ratio", "{:.3f}"),
+            ("ONNX vs PyTorch, largest log-prob difference", "onnx_parity_max_abs", "{:.1e}"),
+            ("60-minute ÷ 10-minute transcription time", "long_audio_time_ratio", "{:.2f}"),
+            ("peak memory transcribing 60 minutes (GB)", "long_audio_peak_gb", "{:.2f}"),
+            ("windowed − whole-recording WER (2-minute recordings)", "windowing_wer_delta", "{:+.2%}")]
     lines = ["| measure | value |", "| --- | ---: |"]
     lines += [f"| {label} | {fmt.format(results[key])} |" for label, key, fmt in rows if key in results]
-    lines.append(f"\nMeasured {results['date']} on {results['machine']}, {results['dtype']}, batch 1, "
-                 f"{results['seconds']:g} s utterances, median of interleaved repeats.")
+    if "date" in results:
+        lines.append(f"\nMeasured {results['date']} on {results['machine']}, {results['dtype']}, batch 1, "
+                     f"{results['seconds']:g} s utterances, median of interleaved repeats.")
     return "\n".join(lines)
+
+
+VARIANTS = (("teacher, PyTorch eager fp32", "teacher_eager", None), ("student, PyTorch eager fp32", "student_eager", None),
+            ("teacher, ONNX Runtime fp32", "teacher_ort", "teacher"), ("student, ONNX Runtime fp32", "student_ort", "student"),
+            ("teacher, ONNX Runtime int8 static", "teacher_int8_static_ort", "teacher_int8_static"),
+            ("teacher, ONNX Runtime int8 dynamic", "teacher_int8_dynamic_ort", "teacher_int8_dynamic"),
+            ("student, ONNX Runtime int8 static", "student_int8_static_ort", "student_int8_static"),
+            ("student, ONNX Runtime int8 dynamic", "student_int8_dynamic_ort", "student_int8_dynamic"))
+
+
+def deploy_table(results: dict) -> str:
+    """Every deployment variant's latency ÷ the teacher in PyTorch eager (batch 1 and 8), file size
+    and, for the student, pooled test WER; from `conprune bench deploy`'s numbers."""
+    if "latency_b1" not in results:
+        return "No deployment measurements yet: run `make bench`."
+    wer = results.get("test_wer", {})
+    lines = ["| variant | latency ÷ teacher eager, batch 1 | batch 8 | file MB | test WER |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for label, key, file in VARIANTS:
+        b1, b8 = results["latency_b1"].get(key), results.get("latency_b8", {}).get(key)
+        size = f"{results['bytes'][file] / 1e6:.1f}" if file in results.get("bytes", {}) else "–"
+        name = key.removesuffix("_ort").replace("_eager", "")
+        cell = f"{100 * wer[name]:.1f} %" if name in wer else "–"
+        lines.append(f"| {label} | {b1:.2f} | {'–' if b8 is None else f'{b8:.2f}'} | {size} | {cell} |")
+    return "\n".join(lines) + (f"\n\n{results['deploy_threads']} CPU thread(s), {results['deploy_seconds']:g} s "
+                               "utterances, median of interleaved repeats; int8 chosen for the summary: "
+                               f"{results.get('onnx_int8_mode', '–')}.")

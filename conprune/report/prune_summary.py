@@ -15,6 +15,7 @@ from conprune.models.config import ConformerConfig
 from conprune.models.package import read_package
 from conprune.pruning.cost import count_cost, pruned_config, ref_frames
 from conprune.pruning.gates import config_gate_shapes
+from conprune.pruning.latency_cost import LatencyTable, exact_latency
 from conprune.report.logs import last_values, metrics_csv
 
 
@@ -30,6 +31,9 @@ def checkpoint_sparsity(ckpt: dict) -> float:
     masks = {key: (torch.arange(shapes[key][0]) < kept).float() if shapes[key] else torch.tensor(float(kept > 0))
              for key, kept in ckpt["conprune"]["kept_counts"].items()}
     target = prune_target(ckpt)
+    if target.metric == "latency":
+        table = LatencyTable.load(target.latency_table)
+        return 1.0 - exact_latency(pruned_config(config, masks), table) / exact_latency(config, table)
     frames, metric = ref_frames(target.ref_seconds), target.metric
     return 1.0 - count_cost(pruned_config(config, masks), metric, frames) / count_cost(config, metric, frames)
 
