@@ -23,7 +23,7 @@ def test_aligned_counts_and_compact_widths() -> None:
     plain = ConformerGates(CONFIG, GateConfig())
     plain.load_state_dict(gates.state_dict())
     with torch.no_grad():
-        for key in gates.keys():
+        for key in gates:
             gates[key].log_alpha.normal_(0.0, 2.0)
             plain[key].log_alpha.copy_(gates[key].log_alpha)
     aligned, counts = gates.kept_counts(), plain.kept_counts()

@@ -58,7 +58,14 @@ def test_seeds_ablations_and_dense_baselines() -> None:
 
 def test_bad_targets_and_methods() -> None:
     assert target_values("params70") == ("params", 0.7) and target_values("macs50") == ("macs", 0.5)
-    with pytest.raises(ConpruneError, match="not <params|macs><percent>"):
+    assert target_values("latency32") == ("latency", 0.32)
+    with pytest.raises(ConpruneError, match="is not <params|macs|latency><percent>"):
         target_values("flops50")
+    with pytest.raises(ConpruneError, match="pass --latency-table"):
+        plan(_args(), ["conprune"], ["latency50"], [0])
+    with pytest.raises(ConpruneError, match="latency targets are for conprune"):
+        plan(_args("--latency-table", "t.json"), ["magnitude_uniform"], ["latency50"], [0])
+    steps = plan(_args("--latency-table", "t.json"), ["conprune"], ["latency50"], [0])
+    assert "t.json" in steps[0].argv
     assert set(METHODS) >= {"magnitude_uniform", "magnitude_global", "random_uniform", "magnitude_shapes",
                             "random_shapes", "conprune_no_layer_kd", "conprune_ffn_only"}

@@ -49,6 +49,7 @@ def sweep_args(p: argparse.ArgumentParser) -> None:
                    help="comma-separated <metric><percent>, e.g. params50,macs50")
     p.add_argument("--methods", default=",".join(("conprune", *BASELINES)), help=f"any of {', '.join(METHODS)}")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (seed 0 runs have no -s suffix)")
+    p.add_argument("--latency-table", help="the measured table of a latency<percent> target (conprune bench latency-table)")
     p.add_argument("--data-args", default="", help="extra --data.* arguments of every fit, e.g. a shipped "
                    "teacher's --data.tokenizer and --data.cmvn")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
@@ -75,11 +76,11 @@ def sweep(args: argparse.Namespace) -> None:
 
 
 def target_values(target: str) -> tuple[str, float]:
-    """`params50` -> ("params", 0.5)."""
-    metric = "macs" if target.startswith("macs") else "params"
+    """`params50` -> ("params", 0.5); metrics: params, macs, latency."""
+    metric = next((m for m in ("params", "macs", "latency") if target.startswith(m)), "")
     digits = target.removeprefix(metric)
-    if not digits.isdigit() or not 0 < int(digits) < 100:
-        raise ConpruneError(f"sweep --targets: {target!r} is not <params|macs><percent>, e.g. params50")
+    if not metric or not digits.isdigit() or not 0 < int(digits) < 100:
+        raise ConpruneError(f"sweep --targets: {target!r} is not <params|macs|latency><percent>, e.g. params50")
     return metric, int(digits) / 100
 
 
@@ -106,6 +107,11 @@ def method_steps(args: argparse.Namespace, method: str, target: str, seed: int) 
                  target, seed)
     final = _run(sweep_dir, method, target, seed)
     teacher = ["--model.init_args.teacher_ckpt", args.teacher]
+    if metric == "latency" and not args.latency_table:
+        raise ConpruneError(f"sweep target {target}: pass --latency-table (measure one with `conprune bench latency-table`)")
+    if metric == "latency" and method not in ("conprune", *ABLATIONS):
+        raise ConpruneError(f"sweep: {method} allocates by params or macs; latency targets are for conprune")
+    table = ["--model.init_args.target.latency_table", args.latency_table] if metric == "latency" else []
 
     def fit(run: Path, configs: list[str], *extra: str) -> Step:
         overlays = [a for c in configs if (EXPERIMENTS / c).is_file() for a in ("--config", str(EXPERIMENTS / c))]
@@ -124,7 +130,8 @@ def method_steps(args: argparse.Namespace, method: str, target: str, seed: int) 
     if method == "conprune" or ablation or method in ("magnitude_shapes", "random_shapes", "dense_kd", "dense_scratch"):
         overlay = [f"ablations/{ablation.removeprefix('conprune_')}/prune.yaml"] if ablation else []
         steps += [fit(prune, ["prune.yaml", *(["quick/prune.yaml"] if quick else []), *overlay], *teacher,
-                      "--model.init_args.target.metric", metric, "--model.init_args.target.sparsity", str(sparsity)),
+                      "--model.init_args.target.metric", metric, "--model.init_args.target.sparsity", str(sparsity),
+                      *table),
                   compact(prune)]
     if method == "conprune" or ablation:
         overlay = [f"ablations/{ablation.removeprefix('conprune_')}/finetune.yaml"] if ablation else []

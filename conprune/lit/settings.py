@@ -83,6 +83,8 @@ class LagrangianConfig:
     penalty_rho: a fixed λ2 (quadratic restoring force) instead of a learned one; None = learned.
     log_alpha_lr: the gates' log α (AdamW, no weight decay, constant LR).
     l0_weight: the penalty's weight with `lambda_optimizer: fixed` (tuned to land near the target).
+    schedule_gates: log α's learning rate follows the student's warm-up and decay (as DPHuBERT),
+        instead of staying constant, so late in the run the gates settle and stop swapping units.
     """
 
     lambda_lr: float = 0.01
@@ -90,6 +92,7 @@ class LagrangianConfig:
     penalty_rho: float | None = None
     log_alpha_lr: float = 0.02
     l0_weight: float = 1.0
+    schedule_gates: bool = False
 
 
 def coerce(cls: type[T], value: T | dict[str, Any] | None, group: str) -> T:

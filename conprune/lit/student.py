@@ -168,8 +168,9 @@ class PrunedStudentModule(DistillationModule):
         decay, no_decay = decay_split(self.model, self.distiller)
         scheduled = [{"params": decay, "lr": self.optim.lr, "weight_decay": self.optim.weight_decay},
                      {"params": no_decay, "lr": self.optim.lr, "weight_decay": 0.0}]
-        constant = [{"params": list(self.gates.log_alpha_parameters()), "lr": lagrangian.log_alpha_lr,
-                     "weight_decay": 0.0}]
+        gates = [{"params": list(self.gates.log_alpha_parameters()), "lr": lagrangian.log_alpha_lr,
+                  "weight_decay": 0.0}]
+        scheduled, constant = (scheduled + gates, []) if lagrangian.schedule_gates else (scheduled, gates)
         if lagrangian.lambda_optimizer == "adam":
             constant.append({"params": self.lambda_parameters(), "lr": lagrangian.lambda_lr, "weight_decay": 0.0})
         return adamw_with_schedule(self.trainer, self.optim, scheduled, tuple(constant))

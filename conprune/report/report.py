@@ -33,11 +33,12 @@ CURVE_METRICS = ["sparsity/expected", "sparsity/deterministic", "sparsity/target
 
 
 def target_key(target: str) -> tuple[int, int, str, int]:
-    """Teacher first, then params targets before MACs targets, each by increasing sparsity."""
+    """Teacher first, then params, MACs and latency targets, each by increasing sparsity."""
     match = re.match(r"([a-z]+)(\d+)$", target)
     if target == "none" or not match:
         return (0 if target == "none" else 2, 0, target, 0)
-    return (1, 0 if match[1] == "params" else 1, match[1], int(match[2]))
+    return (1, ("params", "macs", "latency").index(match[1]) if match[1] in ("params", "macs", "latency") else 3,
+            match[1], int(match[2]))
 
 
 def sort_rows(rows: list[dict]) -> list[dict]:
