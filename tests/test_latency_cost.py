@@ -4,12 +4,17 @@ stage can aim at it."""
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 import torch
 
+from conprune.cli import main
 from conprune.errors import ConpruneError
 from conprune.lit.student import PrunedStudentModule
 from conprune.measure.latency_table import grid, measure_latency_table
+from conprune.models.package import load_model
 from conprune.pruning.cost import pruned_config
 from conprune.pruning.gates import config_gate_shapes
 from conprune.pruning.latency_cost import LatencyTable, exact_latency, expected_latency, interpolate
@@ -64,3 +69,41 @@ def test_prune_stage_aims_at_latency(table, teacher_ckpt) -> None:
     other = LatencyTable(**{**measured.__dict__, "shape": {**measured.shape, "d_model": 999}})
     with pytest.raises(ConpruneError, match="latency table was measured for"):
         other.check_fits(config, "target.latency_table")
+
+
+def _predictions(directory, hyps: list[str]) -> None:
+    directory.mkdir(parents=True)
+    for split in ("test-clean", "test-other"):
+        lines = [json.dumps({"id": f"u{i}", "ref": "a b c d", "hyp": h}) for i, h in enumerate(hyps)]
+        (directory / f"predictions-{split}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_bench_latency_target(table, teacher_ckpt, compact_student, tmp_path, capsys) -> None:
+    """Where the latency-targeted students landed (measured against the teacher, next to the
+    table's prediction) and the paired WER difference at equal latency, through the CLI."""
+    _, _, path = table
+    students = {}
+    for name, hyps in (("params50", ["a b c d", "a b x d", "a x x d"] * 4), ("matched", ["a b c d"] * 12),
+                       ("latency50", ["a b c d"] * 12)):
+        run = tmp_path / name
+        _predictions(run / "predictions", hyps)
+        students[name] = shutil.copyfile(compact_student, run / "model.pt")
+    out = tmp_path / "bench.json"
+    out.write_text(json.dumps({"kept": 1}))
+    main(["bench", "latency-target", "--teacher", str(teacher_ckpt), "--params50", str(students["params50"]),
+          "--latency", str(students["latency50"]), "--matched", str(students["matched"]), "--latency-table", str(path),
+          "--latency-target", "0.8", "--seconds", "1", "--repeats", "5", "--out", str(out)])
+    got = json.loads(out.read_text())
+    assert got["kept"] == 1 and got["latency_ratio_latency_target"] > 0
+    assert got["latency_target_error"] == pytest.approx(abs(got["latency_ratio_latency_target"] - 0.8) / 0.8)
+    assert got["wer_params50"] == pytest.approx(3 / 12) and got["wer_latency_matched"] == 0.0
+    assert got["wer_at_equal_latency_delta"] == pytest.approx(-3 / 12)
+    lo, hi = got["wer_at_equal_latency_ci95"]
+    assert lo <= -3 / 12 <= hi < 0 and got["p_latency_matched_better"] > 0.95
+    student = load_model(students["latency50"])[0].config
+    assert got["latency_predicted_latency_target"] == pytest.approx(
+        exact_latency(student, LatencyTable.load(path)) / exact_latency(table[1], LatencyTable.load(path)))
+    with pytest.raises(SystemExit):
+        main(["bench", "latency-target", "--teacher", str(teacher_ckpt), "--params50", str(students["params50"]),
+              "--latency", str(students["latency50"]), "--matched", str(tmp_path / "none.pt"), "--out", str(out)])
+    assert "model file not found: --matched" in capsys.readouterr().err

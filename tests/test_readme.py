@@ -15,21 +15,33 @@ def test_replace_section_keeps_the_rest():
         replace_section(text, "missing", "x")
 
 
-def test_comparison_section_reads_results(tmp_path):
-    import json
-
-    from conprune.report.readme_block import comparison_section
-
-    path = tmp_path / "mine" / "results.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps({"wer": {"dev-clean": 0.25, "test-other": 0.5}, "params": 2_000_000,
-                                "macs_per_utterance": 6e8}))
-    text = comparison_section(tmp_path, (("mine", "mine"), ("absent", "none")))
-    assert "| mine | 2.00 M | 0.60 G | 25.0 % | – | – | 50.0 % |" in text and "absent" not in text
-
-
 def test_pooled_wer_is_word_weighted():
     from conprune.report.summary import pooled
 
     wer = {"a": 0.5, "b": 0.1}
     assert pooled(wer, {"a": 100, "b": 300}, ("a", "b")) == pytest.approx((50 + 30) / 400)
+
+
+def test_shipped_and_demo_sections(tmp_path):
+    import json
+
+    from conprune.report.readme_sections import demo_section, shipped_section
+
+    card = {"model_config": {"num_layers": 6, "d_model": 176}, "params": 4_400_000, "macs_per_10s": 1.2e9,
+            "train_steps": 9000, "train_wall_s": 7000, "hardware": "x86_64 CPU, 2 threads", "test_clean_wer": 0.2,
+            "test_other_wer": 0.45, "dev_clean_wer": 0.21, "dev_other_wer": 0.4, "reproduce": "make teacher PROFILE=long"}
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    text = shipped_section(tmp_path)
+    assert "4.40 M parameters" in text and "test-other (voices never heard in training) 45.0 %" in text
+    assert "`make teacher PROFILE=long`" in text
+    rows = [{"method": "teacher", "target": "none", "params": 4.4e6, "test_wer": 0.3, "latency_ratio": 1.0},
+            {"method": "conprune", "target": "params50", "params": 2.2e6, "test_wer": 0.32, "latency_ratio": 0.7,
+             "train_steps": 310},
+            {"method": "magnitude_uniform", "target": "params50", "params": 2.2e6, "test_wer": 0.35,
+             "latency_ratio": None, "train_steps": 310, "delta_vs_conprune": 0.03, "delta_ci95": [0.02, 0.04],
+             "p_conprune_better": 0.999}]
+    (tmp_path / "summary.json").write_text(json.dumps(rows))
+    (tmp_path / "timing.json").write_text(json.dumps({"seconds": 1500, "date": "2026-11-29"}))
+    table = demo_section(tmp_path)
+    assert "| magnitude_uniform (params50) | 2.20 M | 35.0 % | +3.0 [+2.0, +4.0] | 1.00 | – | 310 |" in table
+    assert "took 25.0 min (2026-11-29)" in table

@@ -12,24 +12,27 @@ from conprune.errors import ConpruneError
 REPO = Path(__file__).resolve().parents[1]
 BENCH = {"latency_ratio_params50": 0.5, "date": "2026-01-01", "machine": "m, 1 thread(s)", "dtype": "float32",
          "seconds": 10}
-RESULTS = {"wer": {"dev-clean": 0.25}, "params": 2_000_000, "macs_per_utterance": 6e8}
+CARD = {"model_config": {"num_layers": 6, "d_model": 176}, "params": 2_000_000, "macs_per_10s": 6e8,
+        "train_steps": 9000, "train_wall_s": 6000, "hardware": "cpu", "test_clean_wer": 0.25, "test_other_wer": 0.5,
+        "dev_clean_wer": 0.25, "dev_other_wer": 0.5, "reproduce": "make teacher PROFILE=long"}
 
 
 def pages(tmp_path: Path) -> tuple[Path, Path, Path]:
     """README.md with the bench section and a section nobody asked for; docs/results.md with the
-    comparison and report sections; docs/notes.md with no section."""
+    shipped and report sections; docs/notes.md with no section."""
     readme = tmp_path / "README.md"
     readme.write_text("# r\n<!-- bench:begin -->\nold bench\n<!-- bench:end -->\n"
                       "<!-- prune:begin -->\nold prune\n<!-- prune:end -->\ntail\n")
     (tmp_path / "docs").mkdir()
     results = tmp_path / "docs" / "results.md"
-    results.write_text("# d\n<!-- comparison:begin -->\nold comparison\n<!-- comparison:end -->\nmiddle\n"
+    results.write_text("# d\n<!-- shipped:begin -->\nold shipped\n<!-- shipped:end -->\nmiddle\n"
                        "<!-- report:begin -->\nold report\n<!-- report:end -->\n")
     notes = tmp_path / "docs" / "notes.md"
     notes.write_text("# notes\nno sections\n")
     (tmp_path / "bench.json").write_text(json.dumps(BENCH))
-    (tmp_path / "runs" / "teacher").mkdir(parents=True)
-    (tmp_path / "runs" / "teacher" / "results.json").write_text(json.dumps(RESULTS))
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "pretrained" / "demo-teacher-v1").mkdir(parents=True)
+    (tmp_path / "pretrained" / "demo-teacher-v1" / "card.json").write_text(json.dumps(CARD))
     (tmp_path / "results" / "full").mkdir(parents=True)
     (tmp_path / "results" / "full" / "summary.json").write_text("[]")
     return readme, results, notes
@@ -41,14 +44,14 @@ def test_regenerate_rewrites_each_section_in_the_file_that_holds_it(tmp_path):
     readme, results, notes = pages(tmp_path)
     files = section_files(tmp_path)
     assert files == [readme, tmp_path / "docs" / "notes.md", results]
-    done = regenerate(files, ["bench", "comparison", "report", "prune"], tmp_path / "runs",
-                      tmp_path / "results" / "full", tmp_path / "bench.json")
-    assert done == ["bench", "comparison", "report"]  # prune: no runs/prune/summary.json, left as it is
+    done = regenerate(files, ["bench", "shipped", "report", "prune"], tmp_path / "runs",
+                      tmp_path / "results" / "full", tmp_path / "bench.json", tmp_path / "pretrained" / "demo-teacher-v1")
+    assert done == ["bench", "shipped", "report"]  # prune: no runs/prune/summary.json, left as it is
     text = readme.read_text()
     assert "old bench" not in text and "| compact ÷ teacher latency, −50 % params | 0.50 |" in text
     assert "<!-- prune:begin -->\nold prune\n<!-- prune:end -->\ntail\n" in text
     docs = results.read_text()
-    assert "old comparison" not in docs and "| teacher (dense) | 2.00 M | 0.60 G | 25.0 % |" in docs
+    assert "old shipped" not in docs and "2.00 M parameters" in docs
     assert "\nmiddle\n" in docs and "old report" not in docs
     # The report section's plot is linked relative to the docs page, not to the README.
     assert "![test WER vs parameters, all methods](../results/full/pareto_wer_params.png)" in docs
@@ -59,11 +62,12 @@ def test_regenerate_leaves_files_without_changes_alone(tmp_path):
     from conprune.report.readme_block import regenerate
 
     readme, results, notes = pages(tmp_path)
-    args = (["comparison"], tmp_path / "runs", tmp_path / "results" / "full", tmp_path / "bench.json")
+    args = (["shipped"], tmp_path / "runs", tmp_path / "results" / "full", tmp_path / "bench.json",
+            tmp_path / "pretrained" / "demo-teacher-v1")
     regenerate([readme, results, notes], *args)
     before = {p: p.stat().st_mtime_ns for p in (readme, results, notes)}
     assert readme.read_text().count("old") == 2
-    assert regenerate([readme, results, notes], *args) == ["comparison"]
+    assert regenerate([readme, results, notes], *args) == ["shipped"]
     assert {p: p.stat().st_mtime_ns for p in (readme, results, notes)} == before
 
 
@@ -71,9 +75,10 @@ def test_a_section_in_no_file_or_in_two_is_an_error(tmp_path):
     from conprune.report.readme_block import regenerate
 
     readme, _, notes = pages(tmp_path)
-    args = (tmp_path / "runs", tmp_path / "results" / "full", tmp_path / "bench.json")
-    with pytest.raises(ConpruneError, match=re.escape("<!-- comparison:begin --> ... <!-- comparison:end -->")):
-        regenerate([readme, notes], ["comparison"], *args)
+    args = (tmp_path / "runs", tmp_path / "results" / "full", tmp_path / "bench.json",
+            tmp_path / "pretrained" / "demo-teacher-v1")
+    with pytest.raises(ConpruneError, match=re.escape("<!-- shipped:begin --> ... <!-- shipped:end -->")):
+        regenerate([readme, notes], ["shipped"], *args)
     notes.write_text("<!-- bench:begin -->\n<!-- bench:end -->\n")
     with pytest.raises(ConpruneError, match="bench:begin.*is in .*README.md and .*notes.md"):
         regenerate([readme, notes], ["bench"], *args)
@@ -85,13 +90,13 @@ def test_cli_readme_searches_readme_and_docs_by_default(tmp_path, monkeypatch, c
 
     readme, results, _ = pages(tmp_path)
     monkeypatch.chdir(tmp_path)
-    main(["readme", "bench", "comparison", "--runs", "runs", "--bench", "bench.json"])
-    assert capsys.readouterr().out.split("\n")[:2] == ["section bench regenerated", "section comparison regenerated"]
-    assert "old bench" not in readme.read_text() and "old comparison" not in results.read_text()
+    main(["readme", "bench", "shipped", "--runs", "runs", "--bench", "bench.json"])
+    assert capsys.readouterr().out.split("\n")[:2] == ["section bench regenerated", "section shipped regenerated"]
+    assert "old bench" not in readme.read_text() and "old shipped" not in results.read_text()
     with pytest.raises(SystemExit) as exc:
-        main(["readme", "comparison", "--runs", "runs", "--readme", "README.md"])
+        main(["readme", "shipped", "--runs", "runs", "--readme", "README.md"])
     assert exc.value.code == 2
-    assert "comparison:begin" in capsys.readouterr().err
+    assert "shipped:begin" in capsys.readouterr().err
 
 
 def markdown_pages() -> list[Path]:

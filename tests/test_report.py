@@ -41,8 +41,8 @@ def tree(tmp_path: Path) -> Path:
     log_dir = runs / "prune/csv/version_0"
     log_dir.mkdir(parents=True)
     (log_dir / "metrics.csv").write_text(
-        "epoch,lagrangian/lambda1,lagrangian/lambda2,sparsity/expected,sparsity/target,step,val/wer\n"
-        "0,0.1,50,0.05,0.1,9,\n0,,,,,9,0.5\n0,0.3,50,0.2,0.2,19,\n")
+        "epoch,lagrangian/lambda1,lagrangian/lambda2,sparsity/expected,sparsity/target,step,train/loss,val/wer\n"
+        "0,0.1,50,0.05,0.1,9,2.0,\n0,,,,,9,,0.5\n0,0.3,50,0.2,0.2,19,1.5,\n,,,,,20,,\n")
     for i, split in enumerate(SPLITS):
         rows = [{"id": f"{split}-{j}", "text": "A B C" if j else "A", "path": "x.flac", "num_samples": 16000,
                  "sample_rate": 16000, "speaker": "1"} for j in range(2 + i)]
@@ -68,10 +68,10 @@ def test_discovery_skips_missing_runs(tree: Path, caplog):
     assert [(r.method, r.target) for r in refs] == [("teacher", "none"), ("conprune", "params50"),
                                                     ("dense_kd", "params30"), ("magnitude", "params30")]
     assert refs[1].path.parent.name == "magnitude-params30"  # a later spec replaces the demo's run
-    assert "finetune-magnitude" in caplog.text and "no results yet" in caplog.text
+    assert "prune-macs" in caplog.text and "no results yet" in caplog.text
     assert "oops" in caplog.text
     only_demo = discover_runs(tree / "runs", sweep=False)
-    assert len(only_demo) == 2 and len(DEMO_RUNS) == 7
+    assert len(only_demo) == 2 and len(DEMO_RUNS) == 3
 
 
 def test_table_rows(tree: Path):
@@ -144,3 +144,20 @@ def test_report_with_no_runs_writes_nothing(tmp_path: Path):
 
     main(["report", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--no-wandb"])
     assert not (tmp_path / "out").exists()
+
+
+def test_resumed_run_log_and_steps(tmp_path) -> None:
+    """A run resumed from its step-4 checkpoint after a crash at step 6: the merged log keeps the
+    first part up to step 4 and all of the second, and counts optimizer steps, not LR-monitor rows."""
+    from conprune.report.logs import merged_log, trained_steps
+
+    run = tmp_path / "run"
+    for version, text in ((0, "step,train/loss\n" + "".join(f"{s},{s}.0\n" for s in range(7))),
+                          (1, "step,train/loss,val/wer\n" + "".join(f"{s},{s}.5,\n" for s in range(4, 10))
+                           + "9,,0.3\n10,,\n")):
+        (run / f"csv/version_{version}").mkdir(parents=True)
+        (run / f"csv/version_{version}/metrics.csv").write_text(text)
+    lines = merged_log(run).splitlines()
+    assert lines[0] == "step,train/loss,val/wer"
+    assert [line.split(",")[:2] for line in lines[1:6]] == [[str(s), f"{s}.0"] for s in range(4)] + [["4", "4.5"]]
+    assert len(lines) == 1 + 4 + 8 and trained_steps(run) == 10

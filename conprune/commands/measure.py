@@ -38,14 +38,21 @@ def evaluate(args: argparse.Namespace) -> None:
 
 
 def bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", nargs="?", default="ratios", choices=["ratios", "deploy", "long-audio", "latency-table"],
+    p.add_argument("what", nargs="?", default="ratios", choices=["ratios", "deploy", "long-audio", "latency-table", "latency-target"],
                    help="ratios: side-by-side speed ratios (default); deploy: ONNX Runtime fp32/int8 latency, "
                    "parity and WER of the -50 %% params student; long-audio: windowed transcription cost; "
-                   "latency-table: the time of each prunable structure by kept size, for `target.metric: latency`. "
-                   "deploy and long-audio add their numbers to --out; ratios rewrites it")
+                   "latency-table: the time of each prunable structure by kept size, for `target.metric: latency`; "
+                   "latency-target: where latency-targeted students landed, and the WER at the params-50 "
+                   "student's latency. deploy, long-audio and latency-target add their numbers to --out; ratios "
+                   "rewrites it")
     p.add_argument("--teacher", default="runs/teacher/checkpoints/best.ckpt")
     p.add_argument("--params50", default="runs/prune/model.pt", help="the -50 %% params student (deploy, long-audio)")
     p.add_argument("--macs50", default="runs/prune-macs/model.pt")
+    p.add_argument("--latency", help="latency-target: the student pruned to --latency-target (its model.pt)")
+    p.add_argument("--latency-target", type=float, default=0.5, help="latency-target: the latency ratio it aimed at")
+    p.add_argument("--matched", help="latency-target: the student aimed at the params-50 student's measured "
+                   "latency (its model.pt; predictions/ beside it)")
+    p.add_argument("--latency-table", help="latency-target: the table the students were pruned with")
     p.add_argument("--data-root", default="data/synth")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
@@ -83,6 +90,8 @@ def bench(args: argparse.Namespace) -> None:
         from conprune.measure.long_audio import long_audio_bench
 
         numbers = long_audio_bench(args.params50, args.data_root, out.parent / "long_audio", args.threads)
+    elif args.what == "latency-target":
+        numbers = _latency_target(args)
     else:
         from conprune.measure.bench import run_bench
 
@@ -91,6 +100,32 @@ def bench(args: argparse.Namespace) -> None:
     results = {**(json.loads(out.read_text()) if out.is_file() and args.what != "ratios" else {}), **numbers}
     atomic_write_text(out, json.dumps(results, indent=1) + "\n", "bench results")
     print(bench_table(results))
+
+
+def _latency_target(args: argparse.Namespace) -> dict:
+    """`latency_target_error`: |measured ratio − target| ÷ target of the student aimed at
+    --latency-target; `wer_at_equal_latency_delta`: the pooled test WER of the student aimed at the
+    params-50 student's latency minus the params-50 student's, with the paired-bootstrap CI."""
+    from conprune.errors import ConpruneError
+    from conprune.measure.latency_target import measured_latency_ratios, predicted_latency_ratio
+    from conprune.report.significance import compare_runs
+
+    students = {"params50": args.params50, "latency": args.latency, "matched": args.matched}
+    missing = [f"--{k} {v}" for k, v in students.items() if not v or not Path(v).is_file()]
+    if missing:
+        raise ConpruneError(f"bench latency-target: model file not found: {missing[0]} (make latency-target builds them)")
+    ratios = measured_latency_ratios(args.teacher, students, args.seconds, args.repeats, args.threads)
+    paired = compare_runs(Path(args.params50).parent / "predictions", Path(args.matched).parent / "predictions")
+    out = {"latency_target": args.latency_target, "latency_ratio_latency_target": ratios["latency"],
+           "latency_target_error": abs(ratios["latency"] - args.latency_target) / args.latency_target,
+           "latency_ratio_matched": ratios["matched"], "latency_ratio_params50_side_by_side": ratios["params50"],
+           "wer_params50": paired["wer_a"], "wer_latency_matched": paired["wer_b"],
+           "wer_at_equal_latency_delta": paired["delta"], "wer_at_equal_latency_ci95": paired["delta_ci95"],
+           "p_latency_matched_better": paired["p_b_better"], "latency_target_threads": args.threads}
+    if args.latency_table:
+        out["latency_predicted_latency_target"] = predicted_latency_ratio(args.teacher, args.latency, args.latency_table)
+        out["latency_predicted_matched"] = predicted_latency_ratio(args.teacher, args.matched, args.latency_table)
+    return out
 
 
 def step_ratio_args(p: argparse.ArgumentParser) -> None:

@@ -61,7 +61,7 @@ def prune_summary(args: argparse.Namespace) -> None:
     atomic_write_json(args.run / "summary.json", {**info, "kept": kept}, "prune summary", indent=2)
 
 
-README_SECTIONS = ("teacher", "prune", "comparison", "bench", "report")
+README_SECTIONS = ("shipped", "demo", "teacher", "prune", "bench", "deploy", "report")
 
 
 def readme_args(p: argparse.ArgumentParser) -> None:
@@ -70,6 +70,8 @@ def readme_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=Path, default=Path("runs"), help="the full schedule's stage output root")
     p.add_argument("--results", type=Path, default=Path("results/full"), help="`conprune report`'s output dir")
     p.add_argument("--bench", type=Path, default=Path("bench/results.json"))
+    p.add_argument("--shipped", type=Path, default=Path("pretrained/demo-teacher-v1"), help="the shipped teacher")
+    p.add_argument("--demo", type=Path, default=Path("results/demo"), help="the demo's results")
     p.add_argument("--readme", type=Path, nargs="+", default=None, metavar="FILE",
                    help="files searched for each section's markers (default README.md and docs/*.md); "
                         "a section is rewritten in the one file that holds it")
@@ -81,5 +83,6 @@ def readme(args: argparse.Namespace) -> None:
     unknown = [s for s in args.sections if s not in README_SECTIONS]
     if unknown:
         raise ConpruneError(f"readme: unknown section {unknown[0]!r}; choose from {', '.join(README_SECTIONS)}")
-    for section in regenerate(args.readme or section_files(), args.sections, args.runs, args.results, args.bench):
+    for section in regenerate(args.readme or section_files(), args.sections, args.runs, args.results, args.bench,
+                              args.shipped, args.demo):
         print(f"section {section} regenerated")

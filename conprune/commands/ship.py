@@ -18,6 +18,7 @@ import torch
 
 from conprune.commands.common import writable
 from conprune.errors import ConpruneError
+from conprune.report.logs import merged_log, trained_steps
 
 SPLITS = ("dev-clean", "dev-other", "test-clean", "test-other")
 # The 20-minute demo teacher before the shipped one (experiments/teacher.yaml at 4x, 6 x 176): the
@@ -31,7 +32,7 @@ def ship_teacher_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="corpus root it was trained on (evaluation splits)")
     p.add_argument("--name", required=True, help="name of the shipped teacher, e.g. demo-teacher-v1")
     p.add_argument("--out", type=Path, help="output directory (default pretrained/NAME)")
-    p.add_argument("--command", default="make teacher PROFILE=long && make ship-teacher",
+    p.add_argument("--command", dest="reproduce", default="make teacher PROFILE=long && make ship-teacher",
                    help="the command that reproduces it, for the card")
     p.add_argument("--synth-command", default="conprune data synth --root data/synth --hours 5 "
                    "--test-utterances 1000 --extra-train-hours 20", help="how its corpus was made, for the card")
@@ -51,16 +52,16 @@ def ship_teacher(args: argparse.Namespace) -> None:
     if "tokenizer" not in extra or "cmvn" not in extra or "train_data" not in extra:
         raise ConpruneError(f"{ckpt} lacks its tokenizer, CMVN or training-data fingerprint; ship a checkpoint "
                             f"written by `conprune fit` of the teacher stage")
-    training = _training(args.run, args.command)
+    training = _training(args.run, args.reproduce)
     meta = {"name": args.name, "stage": "teacher", "train_data": extra["train_data"],
             "train_steps": training["steps"]}
     save_model(out / "model.pt", model.eval(), extra["tokenizer"], extra["cmvn"], meta, storage_dtype=torch.float16)
     (out / "tokenizer.model").write_bytes(bytes(extra["tokenizer"]))
     (out / "cmvn.json").write_text(json.dumps(extra["cmvn"]) + "\n")
-    for pattern, name in (("**/config.yaml", "config.yaml"), ("csv/**/metrics.csv", "train_log.csv")):
-        found = sorted(args.run.glob(pattern))
-        if found:
-            shutil.copyfile(found[-1], out / name)
+    found = sorted(args.run.glob("**/config.yaml"))
+    if found:
+        shutil.copyfile(found[-1], out / "config.yaml")
+    (out / "train_log.csv").write_text(merged_log(args.run))
     shipped, info = load_for_eval(str(out / "model.pt"))
     results = evaluate(shipped, info, args.data, list(SPLITS), predictions=out / "predictions")
     voices = wer_table(out / "predictions", args.data)
@@ -75,15 +76,13 @@ def ship_teacher(args: argparse.Namespace) -> None:
 
 def _training(run: Path, command: str) -> dict:
     """Steps (from the CSV log), wall time (from the DONE stamp) and hardware of a finished run."""
-    from conprune.report.logs import metrics_csv, series
-
-    steps = [s for s, _ in series(metrics_csv(run / "csv"), ["step"])["step"]]
+    steps = trained_steps(run)
     done = run / "DONE"
     if not done.is_file() or not steps:
         raise ConpruneError(f"{run} is not a finished run (no DONE stamp or no CSV log); let `make teacher` finish")
     wall = int(done.read_text().split(":")[-1].strip().split()[0])
     cores = torch.get_num_threads()
-    return {"steps": max(steps) + 1, "wall_s": wall, "command": command,
+    return {"steps": steps, "wall_s": wall, "command": command,
             "hardware": f"{platform.machine()} CPU, {cores} threads, torch {torch.__version__}"}
 
 

@@ -21,9 +21,17 @@ def bench_table(results: dict) -> str:
             ("ONNX vs PyTorch, largest log-prob difference", "onnx_parity_max_abs", "{:.1e}"),
             ("60-minute ÷ 10-minute transcription time", "long_audio_time_ratio", "{:.2f}"),
             ("peak memory transcribing 60 minutes (GB)", "long_audio_peak_gb", "{:.2f}"),
-            ("windowed − whole-recording WER (2-minute recordings)", "windowing_wer_delta", "{:+.2%}")]
+            ("windowed − whole-recording WER (2-minute recordings)", "windowing_wer_delta", "{:+.2%}"),
+            ("latency target (measured latency ÷ teacher's)", "latency_target", "{:.2f}"),
+            ("latency-targeted student ÷ teacher latency, measured", "latency_ratio_latency_target", "{:.2f}"),
+            ("its error against the target, |measured − target| ÷ target", "latency_target_error", "{:.3f}"),
+            ("WER at the −50 % params student's latency, latency-targeted − params-targeted",
+             "wer_at_equal_latency_delta", "{:+.2%}")]
     lines = ["| measure | value |", "| --- | ---: |"]
     lines += [f"| {label} | {fmt.format(results[key])} |" for label, key, fmt in rows if key in results]
+    if "wer_at_equal_latency_ci95" in results:
+        lo, hi = results["wer_at_equal_latency_ci95"]
+        lines[-1] += f" [{100 * lo:+.2f}, {100 * hi:+.2f}] (paired 95 % CI)"
     if "date" in results:
         lines.append(f"\nMeasured {results['date']} on {results['machine']}, {results['dtype']}, batch 1, "
                      f"{results['seconds']:g} s utterances, median of interleaved repeats.")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from conprune.report.logs import series
+from conprune.report.logs import trained_steps
 from conprune.report.significance import compare_runs
 
 log = logging.getLogger(__name__)
@@ -22,13 +22,11 @@ log = logging.getLogger(__name__)
 
 def run_budget(run: Path) -> tuple[int, float]:
     """(optimizer steps, fit wall seconds) of one run directory; (0, 0) when it trained nothing."""
-    logs = sorted(run.glob("csv/**/metrics.csv"))
-    steps = [s for s, _ in series(logs[-1], ["step"])["step"]] if logs else []
     done = run / "DONE"
     seconds = 0.0
     if done.is_file() and "fit wall time" in done.read_text():
         seconds = float(done.read_text().split(":")[-1].split()[0])
-    return (max(steps) + 1 if steps else 0), seconds
+    return trained_steps(run), seconds
 
 
 def student_run(run: Path) -> Path | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from conprune.io_atomic import atomic_write_text
 from conprune.report.comparisons import add_budgets, add_comparisons, merge_seeds
-from conprune.report.logs import series
+from conprune.report.logs import series, trained_steps
 from conprune.report.plots import method_key, plot_curves, plot_kept, plot_latency, plot_pareto
 from conprune.report.runs import DEMO_RUNS, curve_runs, discover_runs
 from conprune.report.summary import split_words, summary_rows, write_summary
@@ -60,14 +60,12 @@ def kept_maps(rows: list[dict]) -> dict[str, list[dict]]:
 
 
 def training_steps(runs_dir: Path) -> dict[str, int]:
-    """The last logged step of every run with a CSV log, to state each method's training budget."""
+    """The optimizer steps of every run with a CSV log, to state each method's training budget."""
     steps = {}
-    for log_file in sorted([*runs_dir.glob("*/csv/**/metrics.csv"), *runs_dir.glob("sweep/*/csv/**/metrics.csv")]):
-        run = log_file.relative_to(runs_dir).parts
-        name = "/".join(run[: run.index("csv")])
-        found = [s for s, _ in series(log_file, ["step"])["step"]]
+    for run in sorted({p.parent for p in [*runs_dir.glob("*/csv"), *runs_dir.glob("sweep/*/csv")]}):
+        found = trained_steps(run)
         if found:
-            steps[name] = max(found) + 1
+            steps[run.relative_to(runs_dir).as_posix()] = found
     return steps
 
 

@@ -1,7 +1,7 @@
 """Which runs hold which method at which target: one discovery function for the summary and the report.
 
-The demo's runs have historical names (runs/finetune is conprune at -50 % params), so they are a
-fixed mapping; sweep runs are named `<method>-<target>[-s<seed>]` (runs/sweep/magnitude_uniform-params30/,
+The stage-by-stage runs (`make teacher prune finetune`) have stage names (runs/finetune is
+conprune at -50 % params), so they are a fixed mapping; sweep runs are named `<method>-<target>[-s<seed>]` (runs/sweep/magnitude_uniform-params30/,
 runs/sweep/conprune-params50-s1/) and are found by globbing. A run whose results.json does not exist yet is skipped with a logged note, so a
 half-finished sweep still gives a report of what is there.
 """
@@ -38,13 +38,9 @@ class RunRef:
 
 DEMO_RUNS = (("teacher", "none", "runs/teacher/results.json"),
              ("conprune", "params50", "runs/finetune/results.json"),
-             ("magnitude", "params50", "runs/finetune-magnitude/results.json"),
-             ("random", "params50", "runs/finetune-random/results.json"),
-             ("dense_scratch", "params50", "runs/dense-scratch/results.json"),
-             ("dense_kd", "params50", "runs/finetune-dense-kd/results.json"),
              ("conprune", "macs50", "runs/prune-macs/results.json"))
 SWEEP_GLOB = "sweep/*/results.json"
-NAME = re.compile(r"^(?P<method>.+)-(?P<target>(?:params|macs)\d+)(?:-s(?P<seed>\d+))?$")
+NAME = re.compile(r"^(?P<method>.+)-(?P<target>(?:params|macs|latency)\d+)(?:-s(?P<seed>\d+))?$")
 SPEC = re.compile(r"^(?P<method>[\w-]+):(?P<target>\w+)=(?P<path>.+)$")
 
 

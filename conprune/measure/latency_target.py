@@ -1,0 +1,39 @@
+"""Did a latency-targeted student land where it was aimed, measured rather than predicted?
+
+The prune stage steers by the latency table's interpolated prediction; what a user gets is the
+compact model's measured time. So the teacher and each compact student are timed interleaved in
+one process (batch 1, `seconds` of audio, `threads` CPU threads) and each student's latency is
+reported as a ratio to the teacher's, next to what the table predicts for its shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from conprune.lit.checkpoint_io import load_ctc_model
+from conprune.measure.latency import example_batch, model_call, side_by_side
+from conprune.models.package import load_model
+from conprune.pruning.latency_cost import LatencyTable, exact_latency
+
+
+def measured_latency_ratios(teacher: str, students: dict[str, str], seconds: float = 10.0, repeats: int = 20,
+                            threads: int = 1) -> dict[str, float]:
+    """name -> the student's median latency ÷ the teacher's, timed side by side."""
+    torch.set_num_threads(threads)
+    teacher_model, _ = load_ctc_model(teacher)
+    feats, lengths = example_batch(seconds, 1, teacher_model.config.input_dim)
+    calls = {"teacher": model_call(teacher_model.eval(), feats, lengths)}
+    for name, path in students.items():
+        calls[name] = model_call(load_model(path)[0].eval(), feats, lengths)
+    timed = side_by_side(calls, repeats=repeats)
+    base = timed["teacher"]["median_s"]
+    return {name: timed[name]["median_s"] / base for name in students}
+
+
+def predicted_latency_ratio(teacher: str, student: str, table_path: str | Path) -> float:
+    """The latency table's prediction for the student's shape ÷ its prediction for the teacher's."""
+    table = LatencyTable.load(table_path)
+    dense = load_ctc_model(teacher)[0].config
+    return exact_latency(load_model(student)[0].config, table) / exact_latency(dense, table)

@@ -1,0 +1,102 @@
+"""The bodies of the generated README / docs sections, each built from result files only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conprune.lit.checkpoint_io import load_checkpoint
+from conprune.report.logs import last_values, metrics_csv
+
+
+def teacher_section(run: Path) -> str:
+    """Model size, training wall time and WER per split and voice of a finished teacher run."""
+    ckpt = load_checkpoint(run / "checkpoints" / "best.ckpt")
+    params = sum(v.numel() for k, v in ckpt["state_dict"].items()
+                 if k.startswith("model.") and "running_" not in k and "num_batches" not in k)
+    hp = ckpt.get("hyper_parameters", {})
+    done = (run / "DONE").read_text().strip() if (run / "DONE").is_file() else "fit wall time: unknown"
+    table = (run / "test" / "wer_by_voice.md").read_text()
+    names = [f"val/wer/{s}" for s in ("dev-clean", "dev-other")]
+    dev = last_values(metrics_csv(run / "csv"), names)
+    dev_text = ", ".join(f"{n.split('/')[-1]} {100 * v:.1f} %" for n, v in dev.items())
+    return (f"Demo teacher (`make teacher`): preset `{hp.get('preset')}`, {params / 1e6:.2f} M parameters, "
+            f"vocabulary {hp.get('vocab_size')} (unigram pieces + blank), best checkpoint at step "
+            f"{ckpt.get('global_step')}; {done} on this 2-core CPU machine. Greedy decoding, no LM. "
+            f"`dev-other`/`test-other` are voices never heard in training. Validation WER at the "
+            f"last step: {dev_text}.\n\n{table}")
+
+
+def prune_section(run: Path, bench: Path) -> str:
+    """One table row per finished prune run (runs/prune, runs/prune-macs) from their summary.json."""
+
+    header = ("| run | target | deterministic sparsity (best ckpt) | dev WER gated student | dev WER teacher "
+              "| fit wall time |")
+    rows = [header, "|---|---|---:|---:|---:|---|"]
+    for summary in sorted(run.parent.glob(run.name + "*/summary.json")):
+        info = json.loads(summary.read_text())
+        done = (summary.parent / "DONE").read_text().strip().removeprefix("fit wall time: ")
+        rows.append(f"| {summary.parent.name} | -{100 * info['target']:.0f} % {info['target_metric']} | "
+                    f"{100 * info['best_checkpoint_deterministic_sparsity']:.1f} % | "
+                    f"{100 * info['student_dev_wer_at_target']:.1f} % | {100 * info['teacher_dev_wer']:.1f} % | "
+                    f"{done} |")
+    text = ("Demo (`make prune`, `make prune-macs`; 700 steps, ramp over 350; dev = dev-clean + dev-other "
+            "pooled, greedy):\n\n" + "\n".join(rows) + "\n")
+    if bench.is_file():
+        info = json.loads(bench.read_text())
+        text += (f"\nPrune step ÷ teacher step, same batch (8 x 500 frames) in one process: "
+                 f"**{info['prune_step_ratio']:.2f}** ({info['machine']}, {info['date']}, `make bench`).\n")
+    return text
+
+
+def shipped_section(directory: Path) -> str:
+    """The shipped teacher in a few lines, from its card."""
+    card = json.loads((directory / "card.json").read_text())
+    cfg = card["model_config"]
+
+    def pct(key: str) -> str:
+        return f"{100 * card[key]:.1f} %"
+
+    return (f"Shipped teacher [`{directory.as_posix()}/`]({directory.as_posix()}/README.md): {cfg['num_layers']} × "
+            f"{cfg['d_model']} Conformer-CTC, {card['params'] / 1e6:.2f} M parameters, "
+            f"{card['macs_per_10s'] / 1e9:.2f} G MACs per 10 s, trained {card['train_steps']} steps in "
+            f"{card['train_wall_s'] / 60:.0f} min on {card['hardware']}. Greedy WER, no LM: test-clean "
+            f"{pct('test_clean_wer')}, test-other (voices never heard in training) {pct('test_other_wer')}; "
+            f"dev-clean {pct('dev_clean_wer')}, dev-other {pct('dev_other_wer')}. {_goals(card)} Retrain it: "
+            f"`{card['reproduce']}`.")
+
+
+GOALS = {"test_clean_wer": 0.25, "test_other_wer": 0.50}
+
+
+def _goals(card: dict) -> str:
+    """Whether the shipped teacher meets its WER goals (test-clean ≤ 25 %, held-out test-other ≤ 50 %)."""
+    missed = [f"{key.removesuffix('_wer').replace('_', '-')} {100 * card[key]:.1f} % > {100 * goal:.0f} %"
+              for key, goal in GOALS.items() if card[key] > goal]
+    if not missed:
+        return "Both WER goals (test-clean ≤ 25 %, test-other ≤ 50 %) are met."
+    return (f"Goal not met: {', '.join(missed)} — the held-out voices stay far behind the seen ones "
+            f"(see [docs/teacher.md](docs/teacher.md)).")
+
+
+def demo_section(results: Path) -> str:
+    """The last `make demo`: teacher, conprune and the baselines it ran, with paired CIs."""
+    rows = json.loads((results / "summary.json").read_text())
+    timing = results / "timing.json"
+    lines = [("| method | params | test WER (clean + other) | Δ vs conprune [95 % CI] | P(conprune better) "
+             "| latency ÷ teacher | steps |"), "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        delta = "–"
+        if "delta_vs_conprune" in r:
+            lo, hi = r["delta_ci95"]
+            delta = f"{100 * r['delta_vs_conprune']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+        p = f"{r['p_conprune_better']:.2f}" if "p_conprune_better" in r else "–"
+        latency = "–" if r.get("latency_ratio") is None else f"{r['latency_ratio']:.2f}"
+        name = r["method"] if r["target"] == "none" else f"{r['method']} ({r['target']})"
+        lines.append(f"| {name} | {r['params'] / 1e6:.2f} M | {100 * r['test_wer']:.1f} % | {delta} | {p} "
+                     f"| {latency} | {r.get('train_steps', '–')} |")
+    took = ""
+    if timing.is_file():
+        info = json.loads(timing.read_text())
+        took = f" `make demo` took {info['seconds'] / 60:.1f} min ({info['date']})."
+    return "\n".join(lines) + f"\n\nFrom `{results.as_posix()}/summary.json`.{took}"
