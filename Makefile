@@ -119,9 +119,9 @@ report: ## summary.json (with paired CIs), table and plots of the runs under RUN
 readme: ## regenerate the result sections of README.md and docs/ from runs/, results/, bench/
 	$(CONPRUNE) readme --runs runs --results results/full --bench bench/results.json
 DEMO_MAKE = $(MAKE) --no-print-directory RUNS=runs/demo PROFILE=quick RESULTS=results/demo
-demo: ## install, corpus, shipped teacher -> conprune and uniform magnitude at -50 % params, bench, report (<= 30 min)
+demo: ## install, corpus, shipped teacher -> conprune and uniform magnitude at -50 % params, bench (ratios, ONNX Runtime), report (<= 30 min)
 	@start=$$(date +%s) && $(DEMO_MAKE) runs/demo/teacher/results.json && \
-	$(DEMO_MAKE) sweep TARGETS=params50 METHODS=conprune,magnitude_uniform && $(DEMO_MAKE) bench && \
+	$(DEMO_MAKE) sweep TARGETS=params50 METHODS=conprune,magnitude_uniform && $(DEMO_MAKE) bench BENCH_PARTS="ratios deploy" && \
 	$(DEMO_MAKE) report && took=$$(( $$(date +%s) - start )) && echo "demo finished in $$took s; results/demo/" && \
 	echo "{\"seconds\": $$took, \"date\": \"$$(date -u +%F)\"}" > results/demo/timing.json
 PYTEST = $(VENV)/bin/pytest -q $(1); rc=$$?; [ $$rc -ne 5 ] || { echo "pytest collected no tests" >&2; exit 1; }; exit $$rc
