@@ -33,15 +33,19 @@ def test_shipped_and_demo_sections(tmp_path):
     (tmp_path / "card.json").write_text(json.dumps(card))
     text = shipped_section(tmp_path)
     assert "4.40 M parameters" in text and "test-other (voices never heard in training) 45.0 %" in text
-    assert "`make teacher PROFILE=long`" in text
+    assert "`make teacher PROFILE=long`" in text and "Both WER goals" in text
+    (tmp_path / "card.json").write_text(json.dumps({**card, "test_other_wer": 0.573}))
+    assert "Goal not met: test-other 57.3 % > 50 %" in shipped_section(tmp_path)
     rows = [{"method": "teacher", "target": "none", "params": 4.4e6, "test_wer": 0.3, "latency_ratio": 1.0},
             {"method": "conprune", "target": "params50", "params": 2.2e6, "test_wer": 0.32, "latency_ratio": 0.7,
-             "train_steps": 310},
+             "train_steps": 310, "train_seconds": 290.4, "seeds": [0, 1], "test_wer_mean": 0.325, "test_wer_sd": 0.007},
             {"method": "magnitude_uniform", "target": "params50", "params": 2.2e6, "test_wer": 0.35,
              "latency_ratio": None, "train_steps": 310, "delta_vs_conprune": 0.03, "delta_ci95": [0.02, 0.04],
              "p_conprune_better": 0.999}]
     (tmp_path / "summary.json").write_text(json.dumps(rows))
     (tmp_path / "timing.json").write_text(json.dumps({"seconds": 1500, "date": "2026-11-29"}))
     table = demo_section(tmp_path)
-    assert "| magnitude_uniform (params50) | 2.20 M | 35.0 % | +3.0 [+2.0, +4.0] | 1.00 | – | 310 |" in table
+    assert "| magnitude_uniform (params50) | 2.20 M | 35.0 % | – | +3.0 [+2.0, +4.0] | 1.00 | – | 310 | – |" in table
+    assert "| conprune (params50) | 2.20 M | 32.0 % | 32.5 ± 0.7 % (2) | – | – | 0.70 | 310 | 290 |" in table
+    assert table.index("| teacher |") < table.index("| conprune (") < table.index("| magnitude_uniform (")
     assert "took 25.0 min (2026-11-29)" in table

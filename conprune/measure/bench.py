@@ -59,11 +59,10 @@ def compact_vs_teacher(teacher_ckpt: str, model_file: str, tag: str, seconds: fl
             f"student_latency_s_{tag}": timed["student"]["median_s"]}
 
 
-def data_realtime_factor(root: str, split: str = "train-clean-100", utterances: int = 60,
-                         num_pieces: int = 64) -> float:
+def data_realtime_factor(root: str, tokenizer: Tokenizer, split: str = "train-clean-100",
+                         utterances: int = 60) -> float:
     """Audio seconds per wall second of one data worker: FLAC → log-mel → CMVN → augmentation."""
     rows = read_manifest(layout.manifest_path(root, split))[:utterances]
-    tokenizer = Tokenizer(layout.tokenizer_path(root, num_pieces))
     cmvn = GlobalCMVN(torch.zeros(NUM_MELS), torch.ones(NUM_MELS))  # the statistics' values cost nothing
     augment = torch.nn.Sequential(FrequencyWarp(0.1), SpecAugment(2, 10, 2, 0.05))
     dataset = AsrDataset(rows, tokenizer, cmvn, augment, speeds=(0.9, 1.0, 1.1))
@@ -98,5 +97,7 @@ def run_bench(teacher: str, params50: str, macs50: str, data_root: str, device: 
     from conprune.measure.step_ratio import step_ratio
 
     results["prune_step_ratio"] = step_ratio(teacher, device=device)["prune_step_ratio"]
-    results["data_realtime_factor"] = data_realtime_factor(data_root)
+    # the teacher's own tokenizer: a corpus pruned from a shipped teacher has none of its own
+    tokenizer = Tokenizer(model_proto=load_ctc_model(teacher)[1]["tokenizer"])
+    results["data_realtime_factor"] = data_realtime_factor(data_root, tokenizer)
     return results

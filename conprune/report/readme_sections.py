@@ -80,21 +80,26 @@ def _goals(card: dict) -> str:
 
 
 def demo_section(results: Path) -> str:
-    """The last `make demo`: teacher, conprune and the baselines it ran, with paired CIs."""
+    """Every run of the demo's schedule: teacher, conprune and the baselines, with paired CIs."""
     rows = json.loads((results / "summary.json").read_text())
     timing = results / "timing.json"
-    lines = [("| method | params | test WER (clean + other) | Δ vs conprune [95 % CI] | P(conprune better) "
-             "| latency ÷ teacher | steps |"), "|---|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
+    lines = [("| method | params | test WER (clean + other) | seeds: mean ± sd | Δ vs conprune [95 % CI] "
+              "| P(conprune better) | latency ÷ teacher | steps | fit s |"),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: (r["target"] != "none", r["target"], r["method"] != "conprune", r["method"])):
         delta = "–"
         if "delta_vs_conprune" in r:
             lo, hi = r["delta_ci95"]
             delta = f"{100 * r['delta_vs_conprune']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
         p = f"{r['p_conprune_better']:.2f}" if "p_conprune_better" in r else "–"
         latency = "–" if r.get("latency_ratio") is None else f"{r['latency_ratio']:.2f}"
+        seeds = "–"
+        if "test_wer_sd" in r:
+            seeds = f"{100 * r['test_wer_mean']:.1f} ± {100 * r['test_wer_sd']:.1f} % ({len(r['seeds'])})"
         name = r["method"] if r["target"] == "none" else f"{r['method']} ({r['target']})"
-        lines.append(f"| {name} | {r['params'] / 1e6:.2f} M | {100 * r['test_wer']:.1f} % | {delta} | {p} "
-                     f"| {latency} | {r.get('train_steps', '–')} |")
+        seconds = f"{r['train_seconds']:.0f}" if r.get("train_seconds") else "–"
+        lines.append(f"| {name} | {r['params'] / 1e6:.2f} M | {100 * r['test_wer']:.1f} % | {seeds} | {delta} | {p} "
+                     f"| {latency} | {r.get('train_steps', '–')} | {seconds} |")
     took = ""
     if timing.is_file():
         info = json.loads(timing.read_text())
