@@ -41,11 +41,28 @@ def test_shipped_and_demo_sections(tmp_path):
              "train_steps": 310, "train_seconds": 290.4, "seeds": [0, 1], "test_wer_mean": 0.325, "test_wer_sd": 0.007},
             {"method": "magnitude_uniform", "target": "params50", "params": 2.2e6, "test_wer": 0.35,
              "latency_ratio": None, "train_steps": 310, "delta_vs_conprune": 0.03, "delta_ci95": [0.02, 0.04],
-             "p_conprune_better": 0.999}]
+             "p_conprune_better": 0.999},
+            {"method": "magnitude_global", "target": "params50", "params": 2.2e6, "test_wer": 0.321,
+             "train_steps": 310, "delta_vs_conprune": 0.001, "delta_ci95": [-0.004, 0.006], "p_conprune_better": 0.6}]
     (tmp_path / "summary.json").write_text(json.dumps(rows))
     (tmp_path / "timing.json").write_text(json.dumps({"seconds": 1500, "date": "2026-11-29"}))
     table = demo_section(tmp_path)
-    assert "| magnitude_uniform (params50) | 2.20 M | 35.0 % | – | +3.0 [+2.0, +4.0] | 1.00 | – | 310 | – |" in table
-    assert "| conprune (params50) | 2.20 M | 32.0 % | 32.5 ± 0.7 % (2) | – | – | 0.70 | 310 | 290 |" in table
+    assert "| magnitude_uniform (params50) | 2.20 M | 35.0 % | – | +3.0 [+2.0, +4.0] | 1.00 | conprune better | – | 310 | – |" in table
+    assert "| conprune (params50) | 2.20 M | 32.0 % | 32.5 ± 0.7 % (2) | – | – | – | 0.70 | 310 | 290 |" in table
+    assert "| magnitude_global (params50) | 2.20 M | 32.1 % | – | +0.1 [-0.4, +0.6] | 0.60 | tie |" in table
     assert table.index("| teacher |") < table.index("| conprune (") < table.index("| magnitude_uniform (")
     assert "took 25.0 min (2026-11-29)" in table
+
+
+def test_gpu_latency_section():
+    from conprune.report.bench_table import gpu_latency_table
+
+    runs = [{"batch": 1, "dtype": "bf16", "mode": "cuda_graph", "dense_ms": 4.0, "pruned_ms": 3.0, "ratio": 0.75},
+            {"batch": 1, "mode": "compile", "error": "skipped: time budget"}]
+    info = {"runs": runs, "device": "GPU", "torch": "2", "preset": "small", "dense_params": 29e6, "params_ratio": 0.5,
+            "mac_ratio": 0.6, "seconds": 10.0}
+    aligned = {"runs": [{**runs[0], "ratio": 0.8, "aligned16_ratio": 0.7}]}
+    table = gpu_latency_table(info, aligned)
+    assert "| 1 | bf16 | cuda_graph | 4.00 | 3.00 | 0.75 | 0.80 → 0.70 |" in table
+    assert "| 1 | – | compile | skipped: time budget |" in table and "29.0 M parameters" in table
+    assert "| 1 | bf16 | cuda_graph | 4.00 | 3.00 | 0.75 | – |" in gpu_latency_table(info)

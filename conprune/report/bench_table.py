@@ -63,3 +63,24 @@ def deploy_table(results: dict) -> str:
     return "\n".join(lines) + (f"\n\n{results['deploy_threads']} CPU thread(s), {results['deploy_seconds']:g} s "
                                "utterances, median of interleaved repeats; int8 chosen for the summary: "
                                f"{results.get('onnx_int8_mode', '–')}.")
+
+
+def gpu_latency_table(results: dict, aligned: dict | None = None) -> str:
+    """`scripts/gpu_latency.py`'s timings: the LibriSpeech-size model dense and cut to a learned shape,
+    per batch, dtype and execution mode, with the aligned-width variant's ratio where it was timed."""
+    extra = {(r["batch"], r["dtype"], r["mode"]): r for r in (aligned or {}).get("runs", []) if "ratio" in r}
+    lines = ["| batch | dtype | mode | dense ms | pruned ms | pruned ÷ dense | second run: pruned → widths aligned to 16, ÷ dense |",
+             "| ---: | --- | --- | ---: | ---: | ---: | ---: |"]
+    for r in results["runs"]:
+        if "ratio" not in r:
+            lines.append(f"| {r['batch']} | {r.get('dtype', '–')} | {r['mode']} | {r['error']} | | | |")
+            continue
+        other = extra.get((r["batch"], r["dtype"], r["mode"]), {})
+        aligned_ratio = next((f"{other['ratio']:.2f} → {v:.2f}" for k, v in other.items()
+                              if k.endswith("_ratio") and k.startswith("aligned")), "–")
+        lines.append(f"| {r['batch']} | {r['dtype']} | {r['mode']} | {r['dense_ms']:.2f} | {r['pruned_ms']:.2f} "
+                     f"| {r['ratio']:.2f} | {aligned_ratio} |")
+    return "\n".join(lines) + (f"\n\n{results['device']}, torch {results['torch']}, preset `{results['preset']}` "
+                               f"({results['dense_params'] / 1e6:.1f} M parameters), pruned to params ratio "
+                               f"{results['params_ratio']:.2f} (MACs {results['mac_ratio']:.2f}), {results['seconds']:g} s "
+                               "utterances, median of interleaved repeats timed with CUDA events.")

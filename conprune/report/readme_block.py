@@ -6,7 +6,7 @@ README or in any docs page, and `conprune readme` rewrites it in whichever file 
 Only `conprune readme` (`make readme`) rewrites these files; no stage touches tracked files as a
 side effect.
 
-    conprune readme [shipped demo teacher prune bench deploy report] [--runs runs] [--results results/full]
+    conprune readme [shipped demo teacher prune bench deploy gpu report] [--runs runs] [--results results/full]
         [--readme README.md docs/*.md]
 """
 
@@ -63,7 +63,7 @@ def regenerate(files: Path | Sequence[Path], sections: list[str], runs: Path, re
     (or markers in two files) is an error. Only files whose text changed are written."""
     import json
 
-    from conprune.report.bench_table import bench_table, deploy_table
+    from conprune.report.bench_table import bench_table, deploy_table, gpu_latency_table
     from conprune.report.readme_sections import (
         demo_section,
         prune_section,
@@ -79,7 +79,8 @@ def regenerate(files: Path | Sequence[Path], sections: list[str], runs: Path, re
     texts = {path: path.read_text() for path in paths}
     inputs = {"teacher": runs / "teacher" / "test" / "wer_by_voice.md", "prune": runs / "prune" / "summary.json",
               "bench": bench, "report": results / "summary.json",
-              "deploy": bench, "shipped": shipped / "card.json", "demo": demo / "summary.json"}
+              "deploy": bench, "shipped": shipped / "card.json", "demo": demo / "summary.json",
+              "gpu": bench.parent / "gpu_latency_h200.json"}
     changed: set[Path] = set()
     done = []
     for name in sections:
@@ -95,6 +96,10 @@ def regenerate(files: Path | Sequence[Path], sections: list[str], runs: Path, re
             body = bench_table(json.loads(bench.read_text()))
         elif name == "deploy":
             body = deploy_table(json.loads(bench.read_text()))
+        elif name == "gpu":
+            aligned = bench.parent / "gpu_latency_align16_h200.json"
+            body = gpu_latency_table(json.loads(inputs["gpu"].read_text()),
+                                     json.loads(aligned.read_text()) if aligned.is_file() else None)
         elif name == "shipped":
             body = shipped_section(shipped)
         elif name == "demo":

@@ -84,13 +84,14 @@ def demo_section(results: Path) -> str:
     rows = json.loads((results / "summary.json").read_text())
     timing = results / "timing.json"
     lines = [("| method | params | test WER (clean + other) | seeds: mean ± sd | Δ vs conprune [95 % CI] "
-              "| P(conprune better) | latency ÷ teacher | steps | fit s |"),
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| P(conprune better) | verdict | latency ÷ teacher | steps | fit s |"),
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["target"] != "none", r["target"], r["method"] != "conprune", r["method"])):
-        delta = "–"
+        delta, verdict = "–", "–"
         if "delta_vs_conprune" in r:
             lo, hi = r["delta_ci95"]
             delta = f"{100 * r['delta_vs_conprune']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+            verdict = "conprune better" if lo > 0 else "conprune worse" if hi < 0 else "tie"
         p = f"{r['p_conprune_better']:.2f}" if "p_conprune_better" in r else "–"
         latency = "–" if r.get("latency_ratio") is None else f"{r['latency_ratio']:.2f}"
         seeds = "–"
@@ -99,9 +100,10 @@ def demo_section(results: Path) -> str:
         name = r["method"] if r["target"] == "none" else f"{r['method']} ({r['target']})"
         seconds = f"{r['train_seconds']:.0f}" if r.get("train_seconds") else "–"
         lines.append(f"| {name} | {r['params'] / 1e6:.2f} M | {100 * r['test_wer']:.1f} % | {seeds} | {delta} | {p} "
-                     f"| {latency} | {r.get('train_steps', '–')} | {seconds} |")
+                     f"| {verdict} | {latency} | {r.get('train_steps', '–')} | {seconds} |")
     took = ""
     if timing.is_file():
         info = json.loads(timing.read_text())
         took = f" `make demo` took {info['seconds'] / 60:.1f} min ({info['date']})."
-    return "\n".join(lines) + f"\n\nFrom `{results.as_posix()}/summary.json`.{took}"
+    return ("\n".join(lines) + f"\n\nVerdict: the paired 95 % CI of Δ (bootstrap over test utterances) excludes 0, "
+            f"else tie. From `{results.as_posix()}/summary.json`.{took}")
