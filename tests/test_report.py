@@ -161,3 +161,21 @@ def test_resumed_run_log_and_steps(tmp_path) -> None:
     assert lines[0] == "step,train/loss,val/wer"
     assert [line.split(",")[:2] for line in lines[1:6]] == [[str(s), f"{s}.0"] for s in range(4)] + [["4", "4.5"]]
     assert len(lines) == 1 + 4 + 8 and trained_steps(run) == 10
+
+
+def test_only_the_timed_shapes_carry_the_bench_latency(tmp_path: Path):
+    """The bench times conprune's student; a same-shape baseline shares that shape and its ratio, a
+    baseline that chose its own allocation (uniform, global, dense) has another and gets none."""
+    from conprune.report.runs import RunRef
+    from conprune.report.summary import summary_rows
+
+    words = {"dev-clean": 1, "dev-other": 1, "test-clean": 1, "test-other": 1}
+    refs = []
+    for method, target in (("teacher", "none"), ("conprune", "params50"), ("magnitude_shapes", "params50"),
+                           ("magnitude_uniform", "params50"), ("dense_kd", "params50"), ("conprune", "params70")):
+        refs.append(RunRef(method, target, write(tmp_path / f"{method}-{target}.json", results(1000, 0.2, [1, 1]))))
+    latency = {(r["method"], r["target"]): r["latency_ratio"]
+               for r in summary_rows(refs, words, {"latency_ratio_params50": 0.6})}
+    assert latency == {("teacher", "none"): 1.0, ("conprune", "params50"): 0.6, ("magnitude_shapes", "params50"): 0.6,
+                       ("magnitude_uniform", "params50"): None, ("dense_kd", "params50"): None,
+                       ("conprune", "params70"): None}

@@ -1,7 +1,7 @@
 """`results/<schedule>/summary.json`: one row per method × target, the numbers every report is built from.
 
 Rows hold `method`, `target`, `params`, `macs` (per 10 s), `latency_ratio` (÷ teacher, from the
-side-by-side `make bench`; baselines with the student's exact shapes share its ratio), `dev_wer`
+side-by-side `make bench`; the same-shape baselines share the conprune student's ratio), `dev_wer`
 and `test_wer` (word-weighted over dev-clean + dev-other and test-clean + test-other, fractions).
 Written by `conprune report` (the same pass that draws the table and plots), never by hand.
 """
@@ -30,15 +30,15 @@ def split_words(data: Path) -> dict[str, int]:
 
 
 def summary_rows(refs: list[RunRef], words: dict[str, int], ratios: dict) -> list[dict]:
-    """One summary row per run. The latency ratio is `make bench`'s side-by-side measurement for the
-    target (`latency_ratio_<target>`), which pruning baselines with the student's shapes share;
-    None where the bench has not measured that target."""
+    """One summary row per run. The latency ratio is `make bench`'s side-by-side measurement of the
+    conprune student at the target (`latency_ratio_<target>`), which the baselines cut to that
+    student's shapes (`*_shapes`) share; None for every other shape, which the bench has not timed."""
     rows = []
     for ref in refs:
         r = json.loads(ref.path.read_text())
         latency = 1.0 if ref.target == "none" else ratios.get(f"latency_ratio_{ref.target}")
-        if ref.method.startswith("dense"):
-            latency = None  # another architecture: not measured side by side yet
+        if ref.target != "none" and ref.method != "conprune" and not ref.method.endswith("_shapes"):
+            latency = None  # a shape of its own (uniform, global, dense): not timed side by side
         rows.append({"method": ref.method, "target": ref.target, "seed": ref.seed, "params": r["params"],
                      "macs": r["macs_per_utterance"], "latency_ratio": latency,
                      "dev_wer": pooled(r["wer"], words, ("dev-clean", "dev-other")),
