@@ -42,6 +42,10 @@ def test_shipped_and_demo_sections(tmp_path):
             {"method": "magnitude_uniform", "target": "params50", "params": 2.2e6, "test_wer": 0.35,
              "latency_ratio": None, "train_steps": 310, "delta_vs_conprune": 0.03, "delta_ci95": [0.02, 0.04],
              "p_conprune_better": 0.999},
+            {"method": "conprune_ffn_only", "target": "params50", "params": 2.3e6, "test_wer": 0.33,
+             "train_steps": 310, "delta_vs_conprune": 0.01, "delta_ci95": [0.005, 0.015], "p_conprune_better": 1.0},
+            {"method": "conprune_fixed_l0", "target": "params50", "params": 2.9e6, "test_wer": 0.3,
+             "train_steps": 310, "delta_vs_conprune": -0.02, "delta_ci95": [-0.03, -0.01], "p_conprune_better": 0.0},
             {"method": "magnitude_global", "target": "params50", "params": 2.2e6, "test_wer": 0.321,
              "train_steps": 310, "delta_vs_conprune": 0.001, "delta_ci95": [-0.004, 0.006], "p_conprune_better": 0.6}]
     (tmp_path / "summary.json").write_text(json.dumps(rows))
@@ -50,6 +54,8 @@ def test_shipped_and_demo_sections(tmp_path):
     assert "| magnitude_uniform (params50) | 2.20 M | 35.0 % | – | +3.0 [+2.0, +4.0] | 1.00 | conprune better | – | 310 | – |" in table
     assert "| conprune (params50) | 2.20 M | 32.0 % | 32.5 ± 0.7 % (2) | – | – | – | 0.70 | 310 | 290 |" in table
     assert "| magnitude_global (params50) | 2.20 M | 32.1 % | – | +0.1 [-0.4, +0.6] | 0.60 | tie |" in table
+    assert "| -2.0 [-3.0, -1.0] | 0.00 | not comparable: 2.90 M vs 2.20 M params |" in table
+    assert "| +1.0 [+0.5, +1.5] | 1.00 | conprune better (row has +5 % params) |" in table
     assert table.index("| teacher |") < table.index("| conprune (") < table.index("| magnitude_uniform (")
     assert "took 25.0 min (2026-11-29)" in table
 

@@ -58,7 +58,9 @@ def deploy_table(results: dict) -> str:
         b1, b8 = results["latency_b1"].get(key), results.get("latency_b8", {}).get(key)
         size = f"{results['bytes'][file] / 1e6:.1f}" if file in results.get("bytes", {}) else "–"
         name = key.removesuffix("_ort").replace("_eager", "")
-        cell = f"{100 * wer[name]:.1f} %" if name in wer else "–"
+        cell = f"{100 * wer[name]:.1f} %" if name in wer and key != "student_ort" else "–"
+        if key == "student_ort" and results.get("onnx_transcripts_identical"):
+            cell = "eager's (identical test-clean transcripts)"
         lines.append(f"| {label} | {b1:.2f} | {'–' if b8 is None else f'{b8:.2f}'} | {size} | {cell} |")
     return "\n".join(lines) + (f"\n\n{results['deploy_threads']} CPU thread(s), {results['deploy_seconds']:g} s "
                                "utterances, median of interleaved repeats; int8 chosen for the summary: "
