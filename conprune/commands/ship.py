@@ -18,7 +18,7 @@ import torch
 
 from conprune.commands.common import writable
 from conprune.errors import ConpruneError
-from conprune.report.logs import merged_log, trained_steps
+from conprune.report.logs import merged_log, run_logs, trained_steps
 
 SPLITS = ("dev-clean", "dev-other", "test-clean", "test-other")
 # The 20-minute demo teacher before the shipped one (experiments/teacher.yaml at 4x, 6 x 176): the
@@ -58,9 +58,9 @@ def ship_teacher(args: argparse.Namespace) -> None:
     save_model(out / "model.pt", model.eval(), extra["tokenizer"], extra["cmvn"], meta, storage_dtype=torch.float16)
     (out / "tokenizer.model").write_bytes(bytes(extra["tokenizer"]))
     (out / "cmvn.json").write_text(json.dumps(extra["cmvn"]) + "\n")
-    found = sorted(args.run.glob("**/config.yaml"))
-    if found:
-        shutil.copyfile(found[-1], out / "config.yaml")
+    fit_configs = [log.parent / "config.yaml" for log in run_logs(args.run) if (log.parent / "config.yaml").is_file()]
+    if fit_configs:  # the fit as launched (a resumed part's config adds only its ckpt_path)
+        shutil.copyfile(fit_configs[0], out / "config.yaml")
     (out / "train_log.csv").write_text(merged_log(args.run))
     shipped, info = load_for_eval(str(out / "model.pt"))
     results = evaluate(shipped, info, args.data, list(SPLITS), predictions=out / "predictions")
