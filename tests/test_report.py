@@ -149,7 +149,7 @@ def test_report_with_no_runs_writes_nothing(tmp_path: Path):
 def test_resumed_run_log_and_steps(tmp_path) -> None:
     """A run resumed from its step-4 checkpoint after a crash at step 6: the merged log keeps the
     first part up to step 4 and all of the second, and counts optimizer steps, not LR-monitor rows."""
-    from conprune.report.logs import merged_log, trained_steps
+    from conprune.report.logs import fit_wall_seconds, merged_log, trained_steps
 
     run = tmp_path / "run"
     for version, text in ((0, "step,train/loss\n" + "".join(f"{s},{s}.0\n" for s in range(7))),
@@ -161,6 +161,9 @@ def test_resumed_run_log_and_steps(tmp_path) -> None:
     assert lines[0] == "step,train/loss,val/wer"
     assert [line.split(",")[:2] for line in lines[1:6]] == [[str(s), f"{s}.0"] for s in range(4)] + [["4", "4.5"]]
     assert len(lines) == 1 + 4 + 8 and trained_steps(run) == 10
+    assert fit_wall_seconds(run) is None
+    (run / "DONE").write_text("fit wall time: 4786 s\n")
+    assert fit_wall_seconds(run) == 4786.0
 
 
 def test_only_the_timed_shapes_carry_the_bench_latency(tmp_path: Path):

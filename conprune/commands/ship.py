@@ -18,7 +18,7 @@ import torch
 
 from conprune.commands.common import writable
 from conprune.errors import ConpruneError
-from conprune.report.logs import merged_log, run_logs, trained_steps
+from conprune.report.logs import fit_wall_seconds, merged_log, run_logs, trained_steps
 
 SPLITS = ("dev-clean", "dev-other", "test-clean", "test-other")
 # The 20-minute demo teacher before the shipped one (experiments/teacher.yaml at 4x, 6 x 176): the
@@ -76,13 +76,11 @@ def ship_teacher(args: argparse.Namespace) -> None:
 
 def _training(run: Path, command: str) -> dict:
     """Steps (from the CSV log), wall time (from the DONE stamp) and hardware of a finished run."""
-    steps = trained_steps(run)
-    done = run / "DONE"
-    if not done.is_file() or not steps:
+    steps, wall = trained_steps(run), fit_wall_seconds(run)
+    if wall is None or not steps:
         raise ConpruneError(f"{run} is not a finished run (no DONE stamp or no CSV log); let `make teacher` finish")
-    wall = int(done.read_text().split(":")[-1].strip().split()[0])
     cores = torch.get_num_threads()
-    return {"steps": steps, "wall_s": wall, "command": command,
+    return {"steps": steps, "wall_s": int(wall), "command": command,
             "hardware": f"{platform.machine()} CPU, {cores} threads, torch {torch.__version__}"}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from conprune.report.logs import trained_steps
+from conprune.report.logs import fit_wall_seconds, trained_steps
 from conprune.report.significance import compare_runs
 
 log = logging.getLogger(__name__)
@@ -22,11 +22,7 @@ log = logging.getLogger(__name__)
 
 def run_budget(run: Path) -> tuple[int, float]:
     """(optimizer steps, fit wall seconds) of one run directory; (0, 0) when it trained nothing."""
-    done = run / "DONE"
-    seconds = 0.0
-    if done.is_file() and "fit wall time" in done.read_text():
-        seconds = float(done.read_text().split(":")[-1].split()[0])
-    return trained_steps(run), seconds
+    return trained_steps(run), fit_wall_seconds(run) or 0.0
 
 
 def student_run(run: Path) -> Path | None:

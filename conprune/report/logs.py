@@ -53,6 +53,19 @@ def trained_steps(run: Path) -> int:
     return max(steps) + 1 if steps else 0
 
 
+def fit_wall_seconds(run: Path) -> float | None:
+    """The fit's wall time from the run's DONE stamp (`fit wall time: N s`, written by `make` and
+    `conprune sweep` when the fit finished); None when the run has no such stamp."""
+    done = run / "DONE"
+    text = done.read_text() if done.is_file() else ""
+    if "fit wall time" not in text:
+        return None
+    try:
+        return float(text.split(":")[-1].split()[0])
+    except (IndexError, ValueError):
+        return None
+
+
 def merged_log(run: Path) -> str:
     """One CSV of a run's whole training, resumed parts included: each part's rows up to the step the
     next part resumed from (the steps after that checkpoint were trained again), columns united."""
