@@ -1,4 +1,4 @@
-"""Log-mel front end, CMVN statistics and SpecAugment."""
+"""Log-mel front end (whole and in chunks), CMVN statistics and SpecAugment."""
 
 import json
 
@@ -12,6 +12,7 @@ from conprune.data.features import (
     GlobalCMVN,
     LogMel,
     SpecAugment,
+    chunked_logmel,
     compute_cmvn,
     load_audio,
     num_frames,
@@ -26,6 +27,28 @@ def test_logmel_shape_matches_num_frames(tmp_path):
     feats = LogMel()(wav)
     assert feats.shape == (num_frames(wav.numel()), 80)
     assert torch.isfinite(feats).all()
+
+
+@pytest.mark.parametrize("lifter", [0, 20])
+@pytest.mark.parametrize("samples", [160 * 1000, 160 * 1000 + 1, 160 * 1000 + 159, 160 * 551 + 77, 160 * 49 + 3])
+def test_chunked_logmel_equals_whole_file_logmel(samples, lifter):
+    """Several chunks of 50 frames, lengths on and off the hop, a last chunk of one frame
+    (551 frames + 1) and a file shorter than one chunk: every frame, the first and last included."""
+    torch.manual_seed(samples)
+    wav = 0.1 * torch.randn(samples)
+    logmel = LogMel(lifter=lifter)
+    whole = logmel(wav)
+    chunked = chunked_logmel(logmel, wav, chunk_frames=50)
+    assert chunked.shape == whole.shape == (num_frames(samples), 80)
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-5)
+
+
+def test_load_audio_mono_is_the_files_samples(tmp_path):
+    samples = (0.25 * np.sin(np.arange(4000) / 7)).astype(np.float32)
+    sf.write(tmp_path / "mono.wav", samples, 16000, subtype="FLOAT")
+    wav = load_audio(tmp_path / "mono.wav")
+    assert wav.dtype == torch.float32 and wav.is_contiguous()
+    assert torch.equal(wav, torch.from_numpy(samples))
 
 
 def test_load_audio_downmixes_and_resamples(tmp_path):

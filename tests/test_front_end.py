@@ -3,7 +3,9 @@
 import json
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from conprune.data.features import GlobalCMVN, LogMel, cepstral_smoother, front_end, load_audio
@@ -11,6 +13,7 @@ from conprune.data.manifest import read_manifest
 from conprune.errors import ConpruneError
 from conprune.inference.transcribe import Transcriber
 from conprune.lit.checkpoint_io import check_same_front_end
+from conprune.models.ctc import greedy_decode
 from conprune.models.package import load_model, save_model
 
 
@@ -76,6 +79,23 @@ def test_model_file_carries_the_front_end_to_transcription(liftered, tmp_path, t
     row = read_manifest(dm.manifest_path("dev-clean"))[0]
     transcriber = Transcriber(loaded, info)
     assert torch.allclose(transcriber.cmvn(transcriber.features(row["path"])), dm._dataset("dev-clean", False)[0]["features"])
+
+
+def test_transcriber_features_of_a_long_file_are_the_whole_file_features(liftered, tmp_path, tiny_model):
+    """Past one chunk (60 s) the transcriber computes features in chunks: same features, same text."""
+    dm = liftered
+    path = save_model(tmp_path / "model.pt", tiny_model(), dm.tokenizer.model_proto, dm.cmvn_settings())
+    transcriber = Transcriber(*load_model(path))
+    rng = np.random.default_rng(0)
+    audio = 0.1 * np.sin(np.arange(16000 * 61 + 37) * 0.05) + 0.01 * rng.standard_normal(16000 * 61 + 37)
+    sf.write(tmp_path / "long.flac", audio.astype(np.float32), 16000, subtype="PCM_16")
+    feats = transcriber.features(tmp_path / "long.flac")
+    whole = transcriber.logmel(load_audio(tmp_path / "long.flac"))
+    torch.testing.assert_close(feats, whole, rtol=0, atol=1e-5)
+    with torch.inference_mode():
+        log_probs = transcriber.log_probs(whole)
+    expected = transcriber.tokenizer.decode(greedy_decode(log_probs[None], torch.tensor([log_probs.shape[0]]))[0])
+    assert transcriber(tmp_path / "long.flac") == expected
 
 
 def test_later_stage_refuses_other_front_end_settings():

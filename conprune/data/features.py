@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 HOP_LENGTH = 160  # 10 ms
 WIN_LENGTH = 400  # 25 ms
+N_FFT = 512
 NUM_MELS = 80
 
 
@@ -37,7 +38,9 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise ConpruneError(f"cannot read audio file {path}: {exc}; re-run `conprune data prepare` "
                             "to skip unreadable files") from exc
-    wav = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
+    # Mono needs no averaging: a column view of soundfile's float32 buffer avoids a second copy
+    # of the whole recording (230 MB an hour).
+    wav = torch.from_numpy(np.ascontiguousarray(data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)))
     if sr != sample_rate:
         wav = torchaudio.functional.resample(wav, sr, sample_rate)
     return wav
@@ -86,7 +89,7 @@ class LogMel(torch.nn.Module):
     def __init__(self, num_mels: int = NUM_MELS, lifter: int = 0) -> None:
         super().__init__()
         self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=SAMPLE_RATE, n_fft=512, win_length=WIN_LENGTH, hop_length=HOP_LENGTH,
+            sample_rate=SAMPLE_RATE, n_fft=N_FFT, win_length=WIN_LENGTH, hop_length=HOP_LENGTH,
             n_mels=num_mels, power=2.0)
         self.lifter = lifter
         self.smoother = cepstral_smoother(num_mels, lifter) if lifter else None
@@ -96,6 +99,31 @@ class LogMel(torch.nn.Module):
         """wav [samples] -> features [frames, num_mels]."""
         feats = torch.log(self.mel(wav) + 1e-6).transpose(0, 1)
         return feats @ self.smoother if self.smoother is not None else feats
+
+
+def chunked_logmel(logmel: LogMel, wav: torch.Tensor, chunk_frames: int = 6000) -> torch.Tensor:
+    """`logmel(wav)` of wav [samples], computed `chunk_frames` frames (60 s) at a time: the same
+    features [frames, mels], frame for frame.
+
+    The whole-recording STFT of an hour holds the framed signal, its complex spectrum and power at
+    once, gigabytes; here only one chunk's do. Each chunk is cut with half an FFT window (rounded up
+    to whole hops) of extra samples on either side, so every kept frame's window lies inside real
+    samples and matches the whole-file frame; where a cut reaches the file's true start or end, the
+    STFT's own centre padding (reflection) applies there, as it does for the whole file. Frames are
+    written into one output tensor, so the result is never held twice.
+    """
+    total = num_frames(wav.numel())
+    if total <= chunk_frames:
+        return logmel(wav)
+    context = -(-N_FFT // 2 // HOP_LENGTH) * HOP_LENGTH  # half a window, rounded up to whole hops
+    out = torch.empty(total, logmel.mel.n_mels, dtype=wav.dtype)
+    for first in range(0, total, chunk_frames):
+        last = min(first + chunk_frames, total)  # frames [first, last) of the whole recording
+        start = max(0, first * HOP_LENGTH - context)
+        piece = logmel(wav[start:last * HOP_LENGTH + context])
+        skip = (first * HOP_LENGTH - start) // HOP_LENGTH
+        out[first:last] = piece[skip:skip + last - first]
+    return out
 
 
 class GlobalCMVN(torch.nn.Module):

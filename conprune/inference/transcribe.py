@@ -18,7 +18,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from conprune.data.features import HOP_LENGTH, front_end, load_audio, num_frames
+from conprune.data.features import HOP_LENGTH, chunked_logmel, front_end, load_audio, num_frames
 from conprune.data.tokenizer import Tokenizer
 from conprune.errors import ConpruneError
 from conprune.inference.windows import windowed_log_probs
@@ -36,7 +36,10 @@ class Transcriber:
         self.window, self.overlap = round(window_s * 100), round(overlap_s * 100)
 
     def features(self, path: str | Path) -> torch.Tensor:
-        """Log-mel features [T, 80] before normalisation (CMVN is applied per window)."""
+        """Log-mel features [T, 80] before normalisation (CMVN is applied per window).
+
+        Computed in chunks (`chunked_logmel`): an hour's whole-file STFT alone would need gigabytes.
+        """
         try:
             sf.info(str(path))
         except (RuntimeError, sf.LibsndfileError) as exc:
@@ -46,7 +49,7 @@ class Transcriber:
         if num_frames(wav.numel()) < min_frames:
             raise ConpruneError(f"{path}: {wav.numel()} samples at 16 kHz is too short to transcribe "
                                 f"(needs {(min_frames - 1) * HOP_LENGTH} or more)")
-        return self.logmel(wav)
+        return chunked_logmel(self.logmel, wav)
 
     def log_probs(self, raw: torch.Tensor) -> torch.Tensor:
         """Log-probabilities [T', V] of raw features [T, 80], in windows when they are long."""
