@@ -30,13 +30,14 @@ def checkpoint_gates(ckpt: dict, model: ConformerCTC, path: str | os.PathLike = 
     """Deterministic gate values of a prune-stage checkpoint, or None when it has no gates.
 
     Group switches follow the keys actually stored (so an edited YAML cannot mismatch the file);
-    β and the stretch, which shape `deterministic()`, come from `hyper_parameters["gates"]`.
+    β and the stretch, which shape `deterministic()`, come from `hyper_parameters["gates"]`;
+    the count offset of a snapped cut (`pruning/snap.py`) is stored with the gates.
     """
     alphas = {k.removeprefix("gates."): v for k, v in ckpt["state_dict"].items() if k.startswith("gates.")}
-    if not alphas:
+    if not any(k.endswith(".log_alpha") for k in alphas):
         return None
     stored = dict((ckpt.get("hyper_parameters") or {}).get("gates") or {})
-    present = {gate_group(k.split(".")[1].replace("__", ".")) for k in alphas}
+    present = {gate_group(k.split(".")[1].replace("__", ".")) for k in alphas if k.endswith(".log_alpha")}
     config = GateConfig.from_dict({**stored, **{g: g in present for g in GROUPS}})
     gates = ConformerGates(model, config)
     try:

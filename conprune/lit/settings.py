@@ -61,6 +61,9 @@ class TargetConfig:
     selection. structures: optional fractions of units to remove per group, e.g.
     `{ffn_units: 0.6, heads: 0.3}` (groups: heads, ffn_units, conv_channels), each with its own
     Lagrangian term and ramped like the main target (see pruning/structure_targets.py).
+    snap: once the ramp has reached the target, a validation whose deterministic cut is farther
+    than `tolerance` from it moves the gates' count offset so the cut lands on it
+    (pruning/snap.py); the checkpoint, compaction and fine-tune then use that cut.
     """
 
     sparsity: float = 0.5
@@ -69,6 +72,7 @@ class TargetConfig:
     tolerance: float = 0.01
     structures: dict[str, float] | None = None
     latency_table: str | None = None
+    snap: bool = True
 
 
 @dataclass(frozen=True)

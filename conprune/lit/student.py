@@ -13,6 +13,7 @@ the final target, else 1 + the gap, so checkpoint selection only considers model
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -30,6 +31,7 @@ from conprune.pruning.cost import (
 )
 from conprune.pruning.gates import ConformerGates, GateConfig, config_gate_shapes
 from conprune.pruning.lagrangian import LagrangianController, check_target
+from conprune.pruning.snap import snap_offset
 from conprune.pruning.latency_cost import LatencyTable, exact_latency, expected_latency
 from conprune.pruning.structure_targets import check_structure_targets, removed_fraction
 
@@ -67,6 +69,8 @@ class PrunedStudentModule(DistillationModule):
                                          "distill": plain(self.distill_config), "optim": plain(self.optim),
                                          "lagrangian": plain(self.lagrangian_config), "compile": compile})
         check_target(self.target.sparsity)
+        if not isinstance(self.target.snap, bool):
+            raise ConpruneError(f"target.snap must be true or false, got {self.target.snap!r}")
         if self.lagrangian_config.lambda_optimizer not in LAMBDA_OPTIMIZERS:
             raise ConpruneError(f"lagrangian.lambda_optimizer must be one of {LAMBDA_OPTIMIZERS}, "
                                 f"got {self.lagrangian_config.lambda_optimizer!r}")
@@ -113,9 +117,13 @@ class PrunedStudentModule(DistillationModule):
         return 1.0 - cost / self.total_cost
 
     @torch.no_grad()
-    def deterministic_sparsity(self) -> float:
-        masks = {k: (v > 0).float() for k, v in self.gates.deterministic().items()}
+    def sparsity_of(self, gates: Mapping[str, torch.Tensor]) -> float:
+        """Exact sparsity of the model that deterministic gate values cut."""
+        masks = {k: (v > 0).float() for k, v in gates.items()}
         return 1.0 - self.exact_cost(pruned_config(self.config, masks)) / self.total_cost
+
+    def deterministic_sparsity(self) -> float:
+        return self.sparsity_of(self.gates.deterministic())
 
     # -- steps ---------------------------------------------------------------------------
     def compute_losses(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -149,6 +157,15 @@ class PrunedStudentModule(DistillationModule):
 
     def forward_eval(self, batch: dict):
         return self.model(batch["features"], batch["lengths"], gates=self.gates.deterministic())
+
+    def on_validation_epoch_start(self) -> None:
+        """Snap the cut to the target (`target.snap`) once the ramp has reached it; every rank
+        computes the same offset from the same log α."""
+        offset = 0.0
+        if self.target.snap and self.sparsity_target >= self.target.sparsity:
+            offset = snap_offset(self.gates, self.sparsity_of, self.target.sparsity, self.target.tolerance)
+        self.gates.count_offset.fill_(offset)
+        self.log("sparsity/count_offset", offset)
 
     def on_validation_epoch_end(self) -> None:
         results = self._eval_epoch_end("val")

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from conprune.errors import ConpruneError, check_fields
@@ -160,6 +161,9 @@ class ConformerGates(nn.Module):
                                      init_std=cfg.init_std, beta=cfg.beta, stretch=cfg.stretch,
                                      align=cfg.align if gate_group(key) in ALIGNED else 1)
             for key, shape in self._shapes.items()})
+        # Subtracted from log α when the deterministic gates count their kept units (see
+        # `HardConcrete.kept_count`); 0 unless the prune stage snapped the cut to its target.
+        self.register_buffer("count_offset", torch.zeros(()))
 
     def keys(self) -> list[str]:
         """Gate keys in the model's format, in `gate_shapes()` order."""
@@ -195,13 +199,22 @@ class ConformerGates(nn.Module):
         """P(z≠0) per key, differentiable in log α; same keys and shapes as `forward()`."""
         return self._collect({key: self[key].keep_prob() for key in self._shapes})
 
-    def deterministic(self) -> dict[str, Tensor]:
-        """Eval gates regardless of mode: top-k by log α, kept values > 0, others exactly 0."""
-        return self._collect({key: self[key].deterministic() for key in self._shapes})
+    def deterministic(self, offset: float | None = None) -> dict[str, Tensor]:
+        """Eval gates regardless of mode: top-k by log α, kept values > 0, others exactly 0.
+
+        `offset`: the count offset to use instead of the stored `count_offset`."""
+        off = float(self.count_offset) if offset is None else float(offset)
+        return self._collect({key: self[key].deterministic(off) for key in self._shapes})
 
     def kept_counts(self) -> dict[str, int]:
         """Units kept by `deterministic()` per key (0 or 1 for module gates)."""
-        return {key: self[key].kept_count() for key in self._shapes}
+        off = float(self.count_offset)
+        return {key: self[key].kept_count(off) for key in self._shapes}
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        """Checkpoints written before the count offset existed load with offset 0."""
+        state_dict.setdefault(prefix + "count_offset", torch.zeros(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def log_alpha_parameters(self) -> list[nn.Parameter]:
         """All log α parameters, for their own optimizer group (own LR, no weight decay)."""

@@ -74,15 +74,19 @@ class HardConcrete(nn.Module):
         """Expected number of nonzero gates (scalar, differentiable)."""
         return self.keep_prob().sum()
 
-    def kept_count(self) -> int:
+    def kept_count(self, offset: float = 0.0) -> int:
         """k = round(expected count), clipped to [0, n]: how many units the deterministic gate keeps.
 
-        With `align` > 1 a nonzero k is rounded to the nearest multiple of `align` (at least one
-        multiple, at most n): hardware-friendly widths, still as close as possible to what the
-        gates pay for in the cost model, so the target stays honest.
+        `offset` is subtracted from every log α in that count only (not in the kept values): a
+        positive one keeps fewer units, the model-wide lever `pruning.snap` pulls to land on the
+        target when the gates stopped short of it. With `align` > 1 a nonzero k is rounded to the
+        nearest multiple of `align` (at least one multiple, at most n): hardware-friendly widths,
+        still as close as possible to what the gates pay for in the cost model, so the target
+        stays honest.
         """
         with torch.no_grad():
-            k = int(torch.round(self.expected_count()).clamp(0, self.n).item())
+            expected = torch.sigmoid(self.log_alpha - self.shift - offset).sum()
+            k = int(torch.round(expected).clamp(0, self.n).item())
         if self.align > 1 and k:
             k = min(self.n, max(self.align, round(k / self.align) * self.align))
         return k
@@ -93,12 +97,13 @@ class HardConcrete(nn.Module):
         return (s * (self.right - self.left) + self.left).clamp(0.0, 1.0)
 
     @torch.no_grad()
-    def deterministic(self) -> Tensor:
+    def deterministic(self, offset: float = 0.0) -> Tensor:
         """Top-k units by log α keep max(median, MIN_KEPT); the rest are exactly 0 (no grad).
 
-        The sort is stable, so ties resolve the same way on every call: eval has no randomness.
+        k is `kept_count(offset)`. The sort is stable, so ties resolve the same way on every
+        call: eval has no randomness.
         """
-        k = self.kept_count()
+        k = self.kept_count(offset)
         gates = torch.zeros_like(self.log_alpha)
         if k:
             order = torch.sort(self.log_alpha.detach(), descending=True, stable=True).indices[:k]
