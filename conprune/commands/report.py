@@ -61,7 +61,7 @@ def prune_summary(args: argparse.Namespace) -> None:
     atomic_write_json(args.run / "summary.json", {**info, "kept": kept}, "prune summary", indent=2)
 
 
-README_SECTIONS = ("shipped", "demo", "teacher", "prune", "bench", "deploy", "gpu", "report")
+README_SECTIONS = ("shipped", "demo", "teacher", "prune", "bench", "deploy", "deploy_latency", "gpu", "report")
 
 
 def readme_args(p: argparse.ArgumentParser) -> None:

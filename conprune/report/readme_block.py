@@ -6,7 +6,7 @@ README or in any docs page, and `conprune readme` rewrites it in whichever file 
 Only `conprune readme` (`make readme`) rewrites these files; no stage touches tracked files as a
 side effect.
 
-    conprune readme [shipped demo teacher prune bench deploy gpu report] [--runs runs] [--results results/full]
+    conprune readme [shipped demo teacher prune bench deploy deploy_latency gpu report] [--runs runs] [--results results/full]
         [--readme README.md docs/*.md]
 """
 
@@ -80,7 +80,8 @@ def regenerate(files: Path | Sequence[Path], sections: list[str], runs: Path, re
     inputs = {"teacher": runs / "teacher" / "test" / "wer_by_voice.md", "prune": runs / "prune" / "summary.json",
               "bench": bench, "report": results / "summary.json",
               "deploy": bench, "shipped": shipped / "card.json", "demo": demo / "summary.json",
-              "gpu": bench.parent / "gpu_latency_h200.json"}
+              "gpu": bench.parent / "gpu_latency_h200.json",
+              "deploy_latency": bench.parent / "deploy_latency50_cpu.json"}
     changed: set[Path] = set()
     done = []
     for name in sections:
@@ -94,8 +95,8 @@ def regenerate(files: Path | Sequence[Path], sections: list[str], runs: Path, re
             body = prune_section(runs / "prune", bench)
         elif name == "bench":
             body = bench_table(json.loads(bench.read_text()))
-        elif name == "deploy":
-            body = deploy_table(json.loads(bench.read_text()))
+        elif name in ("deploy", "deploy_latency"):
+            body = deploy_table(json.loads(inputs[name].read_text()))
         elif name == "gpu":
             aligned = bench.parent / "gpu_latency_align16_h200.json"
             body = gpu_latency_table(json.loads(inputs["gpu"].read_text()),
