@@ -37,3 +37,13 @@ def test_aligned_counts_and_compact_widths() -> None:
     assert all(n % 8 == 0 for n in small.config.ffn1_dim + small.config.ffn2_dim + small.config.conv_channels)
     with pytest.raises(ConpruneError, match="'align' must be an int >= 1"):
         GateConfig(align=0)
+
+
+def test_command_line_strings_read_as_yaml_scalars() -> None:
+    """`--model.init_args.gates.align 16` reaches the free-form `gates` mapping as '16'."""
+    config = GateConfig.from_dict({"align": "16", "ffn_units": "false", "init_keep_heads": "0.9"})
+    assert (config.align, config.ffn_units, config.init_keep_heads) == (16, False, 0.9)
+    with pytest.raises(ConpruneError, match="'align' must be an int >= 1"):
+        GateConfig.from_dict({"align": "sixteen"})
+    with pytest.raises(ConpruneError, match="'align' must be an int >= 1"):
+        GateConfig.from_dict({"align": "[16"})

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
+import yaml
 from torch import Tensor, nn
 
 from conprune.errors import ConpruneError, check_fields
@@ -84,10 +85,14 @@ class GateConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> GateConfig:
-        """Build from a config mapping (e.g. YAML `gates:`); unknown keys raise ConpruneError."""
+        """Build from a config mapping (e.g. YAML `gates:`); unknown keys raise ConpruneError.
+
+        `gates` is a free-form mapping to LightningCLI, so `--model.init_args.gates.align 16` on a
+        command line arrives as the string '16': a string is read as a YAML scalar, so it means
+        what the same text means in a YAML file (then the field checks still apply)."""
         data = dict(data or {})
         check_fields(data, cls, "pruning gates")
-        return cls(**data)
+        return cls(**{k: _scalar(v) for k, v in data.items()})
 
     @property
     def stretch(self) -> tuple[float, float]:
@@ -99,6 +104,16 @@ class GateConfig:
         if group in ("mhsa", "ffn", "conv"):
             return self.init_keep_modules
         return getattr(self, f"init_keep_{group}")
+
+
+def _scalar(value: Any) -> Any:
+    """A command-line string as the YAML scalar it spells ('16' -> 16, 'false' -> False)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
 
 
 def gate_group(key: str) -> str:
