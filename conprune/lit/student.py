@@ -31,8 +31,8 @@ from conprune.pruning.cost import (
 )
 from conprune.pruning.gates import ConformerGates, GateConfig, config_gate_shapes
 from conprune.pruning.lagrangian import LagrangianController, check_target
-from conprune.pruning.snap import snap_offset
 from conprune.pruning.latency_cost import LatencyTable, exact_latency, expected_latency
+from conprune.pruning.snap import snap_offset
 from conprune.pruning.structure_targets import check_structure_targets, removed_fraction
 
 LAMBDA_OPTIMIZERS = ("sgd", "adam", "fixed")
