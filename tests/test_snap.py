@@ -66,13 +66,15 @@ def test_gates_saved_before_the_offset_existed_still_load(gates):
 
 
 def test_prune_stage_snaps_a_lagging_cut_and_compaction_follows(tmp_path, stage_args):
+    """The gate phase aims at a gentler 0.2 (`target.train_sparsity`); the cut still lands on 0.4."""
     out = tmp_path / "run"
-    run_lightning(stage_args(
+    cli = run_lightning(stage_args(
         "prune", out, "--data.max_frames", "800", "--trainer.max_steps", "4", "--trainer.val_check_interval", "4",
-        "--model.init_args.target.sparsity", "0.4",
+        "--model.init_args.target.sparsity", "0.4", "--model.init_args.target.train_sparsity", "0.2",
         "--trainer.callbacks", "[{class_path: conprune.lit.callbacks.SparsityRamp, init_args: {ramp_steps: 2}}]",
         "--trainer.callbacks+", "{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: "
         f"{{dirpath: {out / 'ckpt'}, filename: last}}}}"))
+    assert cli.model.sparsity_target == pytest.approx(0.2)
     ckpt = out / "ckpt" / "last.ckpt"
     _, meta = compact_checkpoint(ckpt, tmp_path / "model.pt")
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]

@@ -64,6 +64,9 @@ class TargetConfig:
     snap: once the ramp has reached the target, a validation whose deterministic cut is farther
     than `tolerance` from it moves the gates' count offset so the cut lands on it
     (pruning/snap.py); the checkpoint, compaction and fine-tune then use that cut.
+    train_sparsity: what the ramp and the Lagrangian aim at during the gate phase (None: `sparsity`);
+    a lower value prunes more gently while the gates learn, and the snap then lands the cut on
+    `sparsity`.
     """
 
     sparsity: float = 0.5
@@ -73,6 +76,7 @@ class TargetConfig:
     structures: dict[str, float] | None = None
     latency_table: str | None = None
     snap: bool = True
+    train_sparsity: float | None = None
 
 
 @dataclass(frozen=True)

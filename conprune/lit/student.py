@@ -69,6 +69,8 @@ class PrunedStudentModule(DistillationModule):
                                          "distill": plain(self.distill_config), "optim": plain(self.optim),
                                          "lagrangian": plain(self.lagrangian_config), "compile": compile})
         check_target(self.target.sparsity)
+        if self.target.train_sparsity is not None:
+            check_target(self.target.train_sparsity, "target.train_sparsity")
         if not isinstance(self.target.snap, bool):
             raise ConpruneError(f"target.snap must be true or false, got {self.target.snap!r}")
         if self.lagrangian_config.lambda_optimizer not in LAMBDA_OPTIMIZERS:
@@ -99,6 +101,11 @@ class PrunedStudentModule(DistillationModule):
             self.latency_table.check_fits(self.config, "target.latency_table")
         self.total_cost = float(self.exact_cost(self.config))
         self.sparsity_target = 0.0
+
+    @property
+    def train_target(self) -> float:
+        """The sparsity the ramp and the Lagrangian aim at in the gate phase (`target.train_sparsity`)."""
+        return self.target.sparsity if self.target.train_sparsity is None else self.target.train_sparsity
 
     # -- cost ----------------------------------------------------------------------------
     def exact_cost(self, config) -> float:
@@ -133,7 +140,7 @@ class PrunedStudentModule(DistillationModule):
         losses["sparsity/expected"] = self.expected_sparsity()
         losses["loss/lagrangian"] = self.lagrangian(losses["sparsity/expected"], self.sparsity_target)
         if self.structure_targets:
-            keep, progress = self.gates.keep_probs(), self.sparsity_target / self.target.sparsity
+            keep, progress = self.gates.keep_probs(), self.sparsity_target / self.train_target
             for group, final in self.structure_targets.items():
                 removed = removed_fraction(keep, group, self.dense_units)
                 losses[f"sparsity/expected/{group}"] = removed
@@ -162,7 +169,7 @@ class PrunedStudentModule(DistillationModule):
         """Snap the cut to the target (`target.snap`) once the ramp has reached it; every rank
         computes the same offset from the same log α."""
         offset = 0.0
-        if self.target.snap and self.sparsity_target >= self.target.sparsity:
+        if self.target.snap and self.sparsity_target >= self.train_target:
             offset = snap_offset(self.gates, self.sparsity_of, self.target.sparsity, self.target.tolerance)
         self.gates.count_offset.fill_(offset)
         self.log("sparsity/count_offset", offset)

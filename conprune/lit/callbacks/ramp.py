@@ -36,7 +36,7 @@ class SparsityRamp(L.Callback):
 
     Args:
         target: final sparsity (fraction of the teacher's params or MACs to remove, in (0, 1));
-            when None, the module's `target.sparsity` is used.
+            when None, the module's `train_target` (`target.train_sparsity`, else `target.sparsity`).
         ramp_steps: steps from 0 to the final target (after the delay).
         ramp_fraction: when set, `ramp_steps` becomes this fraction of `trainer.max_steps`, so a
             shorter or longer schedule (the demo profile, a sweep) keeps the ramp/hold proportions.
@@ -66,7 +66,7 @@ class SparsityRamp(L.Callback):
         self.current = 0.0
 
     def final_target(self, pl_module: L.LightningModule) -> float:
-        return self.target if self.target is not None else float(pl_module.target.sparsity)
+        return self.target if self.target is not None else float(pl_module.train_target)
 
     def value(self, step: int, pl_module: L.LightningModule) -> float:
         return ramp_value(step, self.final_target(pl_module), self.ramp_steps, self.delay_steps, self.shape,
