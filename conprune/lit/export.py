@@ -34,10 +34,11 @@ def checkpoint_gates(ckpt: dict, model: ConformerCTC, path: str | os.PathLike = 
     the count offset of a snapped cut (`pruning/snap.py`) is stored with the gates.
     """
     alphas = {k.removeprefix("gates."): v for k, v in ckpt["state_dict"].items() if k.startswith("gates.")}
-    if not any(k.endswith(".log_alpha") for k in alphas):
+    slots = [k.split(".")[1] for k in alphas if k.endswith(".log_alpha")]
+    if not slots:
         return None
     stored = dict((ckpt.get("hyper_parameters") or {}).get("gates") or {})
-    present = {gate_group(k.split(".")[1].replace("__", ".")) for k in alphas if k.endswith(".log_alpha")}
+    present = {gate_group(slot.replace("__", ".")) for slot in slots}
     config = GateConfig.from_dict({**stored, **{g: g in present for g in GROUPS}})
     gates = ConformerGates(model, config)
     try:

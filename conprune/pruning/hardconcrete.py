@@ -70,9 +70,10 @@ class HardConcrete(nn.Module):
         """P(z≠0) per unit [n], differentiable in log α (the L0 penalty's building block)."""
         return torch.sigmoid(self.log_alpha - self.shift)
 
-    def expected_count(self) -> Tensor:
-        """Expected number of nonzero gates (scalar, differentiable)."""
-        return self.keep_prob().sum()
+    def expected_count(self, offset: float = 0.0) -> Tensor:
+        """Expected number of nonzero gates (scalar, differentiable), with `offset` subtracted from
+        every log α (see `kept_count`)."""
+        return torch.sigmoid(self.log_alpha - self.shift - offset).sum()
 
     def kept_count(self, offset: float = 0.0) -> int:
         """k = round(expected count), clipped to [0, n]: how many units the deterministic gate keeps.
@@ -85,8 +86,7 @@ class HardConcrete(nn.Module):
         stays honest.
         """
         with torch.no_grad():
-            expected = torch.sigmoid(self.log_alpha - self.shift - offset).sum()
-            k = int(torch.round(expected).clamp(0, self.n).item())
+            k = int(torch.round(self.expected_count(offset)).clamp(0, self.n).item())
         if self.align > 1 and k:
             k = min(self.n, max(self.align, round(k / self.align) * self.align))
         return k
