@@ -24,6 +24,7 @@ from conprune.models.config import ConformerConfig, subsampled
 from conprune.models.conformer import ConformerCTC, ModelOutput
 
 FORMAT = "conprune-onnx-1"
+UNFUSED = ["SkipLayerNormFusion"]
 KEYS = ("conprune_format", "conprune_config", "conprune_tokenizer", "conprune_cmvn")
 
 
@@ -114,6 +115,9 @@ class OnnxCTC:
     """An ONNX Runtime session that is called like `ConformerCTC` (eval mode only).
 
     `threads` sets ONNX Runtime's intra-op threads (1 for the single-core latency measurements).
+    The SkipLayerNormalization fusion is off: on the Conformer's [B, T, d] residual stream its CPU
+    kernel measured slower than the separate Add and LayerNormalization it replaces (the pruned
+    demo model ran ~8 % faster without it, 1 thread, batch 1, onnxruntime 1.32).
     """
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
@@ -125,7 +129,8 @@ class OnnxCTC:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                                            disabled_optimizers=UNFUSED)
 
     def eval(self) -> OnnxCTC:
         return self

@@ -15,7 +15,7 @@ import torch
 import torchaudio
 
 from conprune.models.config import ConformerConfig
-from conprune.models.conformer import ConformerCTC
+from conprune.models.conformer import ConformerCTC, attention_bias
 from conprune.models.positions import rope_tables
 from conprune.models.subsampling import output_lengths
 
@@ -64,12 +64,12 @@ def blocks_call(model: ConformerCTC, x: torch.Tensor, lengths: torch.Tensor) -> 
     t = x.shape[1]
     valid = torch.arange(t, device=x.device)[None, :] < lengths[:, None]
     rope = rope_tables(t, model.config.head_dim, x.device) if model.config.pos_enc == "rope" else None
-    key_mask = None if bool(valid.all()) else valid
+    key_bias = None if bool(valid.all()) else attention_bias(valid)
 
     def run() -> torch.Tensor:
         h = x
         for i, layer in enumerate(model.layers):
-            h = layer(h, valid, key_mask, rope, {}, f"layers.{i}.")
+            h = layer(h, valid, key_bias, rope, {}, f"layers.{i}.")
         return h
 
     return run

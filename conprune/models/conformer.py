@@ -38,6 +38,18 @@ class ModelOutput(NamedTuple):
     hidden: list[Tensor]
 
 
+def attention_bias(valid: Tensor) -> Tensor:
+    """Additive attention mask [B, 1, 1, T] from valid frames [B, T]: 0 on real keys, -inf on padding.
+
+    Computed once per forward, not per layer: a boolean mask costs every exported attention a
+    Where and a NaN guard in ONNX Runtime (~6 % of the pruned model's time). A zero-length
+    utterance would give an all-masked softmax (NaN), so its first key always stays.
+    """
+    keys = valid | (torch.arange(valid.shape[1], device=valid.device)[None, :] == 0)
+    bias = torch.zeros(keys.shape, dtype=torch.float32, device=valid.device)
+    return bias.masked_fill(~keys, float("-inf"))[:, None, None, :]
+
+
 class FeedForward(nn.Module):
     """LayerNorm → Linear d→f → SiLU → (unit gate) → Linear f→d; the block applies the ½."""
 
@@ -65,15 +77,16 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(heads * head_dim, d_model)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, key_mask: Tensor | None, rope: tuple[Tensor, Tensor] | None,
+    def forward(self, x: Tensor, key_bias: Tensor | None, rope: tuple[Tensor, Tensor] | None,
                 heads: Tensor | None = None) -> Tensor:
-        """`key_mask` [B, T] marks real keys; None when every key is real (SDPA's fastest path)."""
+        """`key_bias` [B, 1, 1, T] is 0 on real keys and -inf on padded ones (`attention_bias`); None
+        when every key is real (SDPA's fastest path)."""
         b, t, _ = x.shape
         y = self.norm(x)
         q, k, v = (p(y).view(b, t, self.heads, self.head_dim).transpose(1, 2) for p in (self.q, self.k, self.v))
         if rope is not None:
             q, k = rotate(q, *rope), rotate(k, *rope)
-        mask = key_mask[:, None, None, :] if key_mask is not None else None
+        mask = key_bias.to(q.dtype) if key_bias is not None else None
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.attn_dropout if self.training else 0.0)
         if heads is not None:
@@ -160,7 +173,7 @@ class ConformerBlock(nn.Module):
         self.ffn2 = FeedForward(d, cfg.ffn2_dim[layer], p) if cfg.ffn2_dim[layer] else None
         self.norm_out = nn.LayerNorm(d)
 
-    def forward(self, x: Tensor, valid: Tensor, key_mask: Tensor | None, rope: tuple[Tensor, Tensor] | None,
+    def forward(self, x: Tensor, valid: Tensor, key_bias: Tensor | None, rope: tuple[Tensor, Tensor] | None,
                 gates: Mapping[str, Tensor], prefix: str) -> Tensor:
         hidden = gates.get("hidden")
 
@@ -175,7 +188,7 @@ class ConformerBlock(nn.Module):
         if self.ffn1 is not None:
             x = residual(x, self.ffn1(x, gates.get(f"{prefix}ffn1.units")), "ffn1", 0.5)
         if self.mhsa is not None:
-            x = residual(x, self.mhsa(x, key_mask, rope, gates.get(f"{prefix}mhsa.heads")), "mhsa", 1.0)
+            x = residual(x, self.mhsa(x, key_bias, rope, gates.get(f"{prefix}mhsa.heads")), "mhsa", 1.0)
         if self.conv is not None:
             x = residual(x, self.conv(x, valid, gates.get(f"{prefix}conv.channels")), "conv", 1.0)
         if self.ffn2 is not None:
@@ -217,15 +230,14 @@ class ConformerCTC(nn.Module):
         gates = self._checked(gates)
         x = self.subsampling(features)
         t = x.shape[1]
-        key_mask: Tensor | None = None
+        key_bias: Tensor | None = None
         if lengths is None:
             out_lengths = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
             valid = torch.ones(x.shape[0], t, dtype=torch.bool, device=x.device)
         else:
             out_lengths = output_lengths(lengths.to(features.device), cfg.strides)
             valid = torch.arange(t, device=x.device)[None, :] < out_lengths[:, None]
-            # A zero-length utterance would give an all-masked softmax (NaN): its first key stays.
-            key_mask = valid | (torch.arange(t, device=x.device)[None, :] == 0)
+            key_bias = attention_bias(valid)
         if cfg.pos_enc == "abs":
             x = x + sinusoid(t, cfg.d_model, x.device).to(x.dtype)
         rope = rope_tables(t, cfg.head_dim, x.device) if cfg.pos_enc == "rope" else None
@@ -234,7 +246,7 @@ class ConformerCTC(nn.Module):
         x = self.dropout(x.masked_fill(~valid[..., None], 0.0))
         hidden: list[Tensor] = []
         for i, layer in enumerate(self.layers):
-            x = layer(x, valid, key_mask, rope, gates, f"layers.{i}.")
+            x = layer(x, valid, key_bias, rope, gates, f"layers.{i}.")
             if return_hidden:
                 hidden.append(x)
         return ModelOutput(self.head(x).float().log_softmax(dim=-1), out_lengths, hidden)
