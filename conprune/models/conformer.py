@@ -97,8 +97,8 @@ class SelfAttention(nn.Module):
 class MaskedBatchNorm1d(nn.BatchNorm1d):
     """BatchNorm1d whose training statistics ignore padded frames (same state_dict as BatchNorm1d)."""
 
-    def forward(self, x: Tensor, valid: Tensor) -> Tensor:  # type: ignore[override]
-        if not self.training:
+    def forward(self, x: Tensor, valid: Tensor | None) -> Tensor:  # type: ignore[override]
+        if not self.training or valid is None:
             return super().forward(x)
         xf, m = x.float(), valid[:, None, :].float()  # statistics in fp32, also under autocast
         n = m.sum().clamp_min(1.0)
@@ -119,7 +119,7 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
 class ChannelLayerNorm(nn.LayerNorm):
     """LayerNorm over the channel axis of [B, C, T] (the `conv_norm="layernorm"` option)."""
 
-    def forward(self, x: Tensor, valid: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor, valid: Tensor | None) -> Tensor:  # type: ignore[override]
         return super().forward(x.transpose(1, 2)).transpose(1, 2)
 
 
@@ -139,9 +139,11 @@ class ConvModule(nn.Module):
         self.pw2 = nn.Linear(channels, d_model)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, valid: Tensor, channels: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, valid: Tensor | None, channels: Tensor | None = None) -> Tensor:
+        """`valid` [B, T] marks real frames; None when every frame is real (nothing to zero)."""
         y = F.glu(self.pw1(self.norm(x)), dim=-1).transpose(1, 2)
-        y = y.masked_fill(~valid[:, None, :], 0.0)
+        if valid is not None:
+            y = y.masked_fill(~valid[:, None, :], 0.0)
         y = F.silu(self.dw_norm(self.depthwise(y), valid)).transpose(1, 2)
         if channels is not None:
             y = y * channels.to(y.dtype)
@@ -173,7 +175,7 @@ class ConformerBlock(nn.Module):
         self.ffn2 = FeedForward(d, cfg.ffn2_dim[layer], p) if cfg.ffn2_dim[layer] else None
         self.norm_out = nn.LayerNorm(d)
 
-    def forward(self, x: Tensor, valid: Tensor, key_bias: Tensor | None, rope: tuple[Tensor, Tensor] | None,
+    def forward(self, x: Tensor, valid: Tensor | None, key_bias: Tensor | None, rope: tuple[Tensor, Tensor] | None,
                 gates: Mapping[str, Tensor], prefix: str) -> Tensor:
         hidden = gates.get("hidden")
 
@@ -183,7 +185,7 @@ class ConformerBlock(nn.Module):
                 out = out * module.to(out.dtype)
             if hidden is not None:
                 out = out * hidden.to(out.dtype)
-            return x + scale * out
+            return torch.add(x, out, alpha=scale)
 
         if self.ffn1 is not None:
             x = residual(x, self.ffn1(x, gates.get(f"{prefix}ffn1.units")), "ffn1", 0.5)
@@ -233,7 +235,7 @@ class ConformerCTC(nn.Module):
         key_bias: Tensor | None = None
         if lengths is None:
             out_lengths = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-            valid = torch.ones(x.shape[0], t, dtype=torch.bool, device=x.device)
+            valid: Tensor | None = None
         else:
             out_lengths = output_lengths(lengths.to(features.device), cfg.strides)
             valid = torch.arange(t, device=x.device)[None, :] < out_lengths[:, None]
@@ -243,7 +245,7 @@ class ConformerCTC(nn.Module):
         rope = rope_tables(t, cfg.head_dim, x.device) if cfg.pos_enc == "rope" else None
         if "hidden" in gates:
             x = x * gates["hidden"].to(x.dtype)
-        x = self.dropout(x.masked_fill(~valid[..., None], 0.0))
+        x = self.dropout(x if valid is None else x.masked_fill(~valid[..., None], 0.0))
         hidden: list[Tensor] = []
         for i, layer in enumerate(self.layers):
             x = layer(x, valid, key_bias, rope, gates, f"layers.{i}.")
