@@ -87,6 +87,38 @@ def test_padding_invariance_train_batchnorm() -> None:
     torch.testing.assert_close(stats[0], stats[1], atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("cfg", [tiny_config(), hetero_config(), tiny_config(conv_norm="layernorm")])
+def test_unpadded_batch_without_lengths_equals_full_lengths(cfg: ConformerConfig) -> None:
+    """lengths=None (no masks, no padding fills: the deployed batch-1 path) computes what full
+    lengths compute, in eval and in training (BatchNorm statistics over every frame)."""
+    batch = features(61, 61, seed=5)
+    full = torch.tensor([61, 61])
+    model = randomise_norms(ConformerCTC(cfg))
+    torch.testing.assert_close(model(batch, None).log_probs, model(batch, full).log_probs, atol=ATOL, rtol=0)
+    model.train()
+    torch.manual_seed(0)
+    without = model(batch, None).log_probs
+    torch.manual_seed(0)
+    torch.testing.assert_close(without, model(batch, full).log_probs, atol=ATOL, rtol=0)
+
+
+def test_front_end_pointwise_matmul_equals_the_conv() -> None:
+    """The dw_striding front end's 1×1 conv runs as a matmul over the channels-last buffer: same
+    values as the Conv2d it stands for, and gradients reach its weight."""
+    from torch.nn import functional as F
+
+    model = ConformerCTC(tiny_config(subsampling="dw_striding"))
+    front = model.subsampling
+    x = features(40, 33, seed=6)
+    out = front(x)
+    h = F.relu(front.conv1(x.unsqueeze(1)))
+    h = F.relu(front.conv2[1](front.conv2[0](h)))
+    b, c, t, f = h.shape
+    torch.testing.assert_close(out, front.proj(h.transpose(1, 2).reshape(b, t, c * f)), atol=ATOL, rtol=0)
+    out.sum().backward()
+    assert front.conv2[1].weight.grad is not None and front.conv2[1].weight.grad.abs().sum() > 0
+
+
 def test_masked_batchnorm_equals_batchnorm_without_padding() -> None:
     masked, plain = MaskedBatchNorm1d(5), torch.nn.BatchNorm1d(5)
     x = torch.randn(3, 5, 20)
