@@ -103,6 +103,7 @@ def test_bench_latency_target(table, teacher_ckpt, compact_student, tmp_path, ca
     student = load_model(students["latency50"])[0].config
     assert got["latency_predicted_latency_target"] == pytest.approx(
         exact_latency(student, LatencyTable.load(path)) / exact_latency(table[1], LatencyTable.load(path)))
+    assert got["latency_predicted_params50"] == got["latency_predicted_matched"] == got["latency_predicted_latency_target"]
     with pytest.raises(SystemExit):
         main(["bench", "latency-target", "--teacher", str(teacher_ckpt), "--params50", str(students["params50"]),
               "--latency", str(students["latency50"]), "--matched", str(tmp_path / "none.pt"), "--out", str(out)])

@@ -107,7 +107,7 @@ def _latency_target(args: argparse.Namespace) -> dict:
     --latency-target; `wer_at_equal_latency_delta`: the pooled test WER of the student aimed at the
     params-50 student's latency minus the params-50 student's, with the paired-bootstrap CI."""
     from conprune.errors import ConpruneError
-    from conprune.measure.latency_target import measured_latency_ratios, predicted_latency_ratio
+    from conprune.measure.latency_target import measured_latency_ratios, predicted_latency_ratios
     from conprune.report.significance import compare_runs
 
     students = {"params50": args.params50, "latency": args.latency, "matched": args.matched}
@@ -123,8 +123,9 @@ def _latency_target(args: argparse.Namespace) -> dict:
            "wer_at_equal_latency_delta": paired["delta"], "wer_at_equal_latency_ci95": paired["delta_ci95"],
            "p_latency_matched_better": paired["p_b_better"], "latency_target_threads": args.threads}
     if args.latency_table:
-        out["latency_predicted_latency_target"] = predicted_latency_ratio(args.teacher, args.latency, args.latency_table)
-        out["latency_predicted_matched"] = predicted_latency_ratio(args.teacher, args.matched, args.latency_table)
+        predicted = predicted_latency_ratios(args.teacher, students, args.latency_table)
+        out.update({f"latency_predicted_{name if name != 'latency' else 'latency_target'}": value
+                    for name, value in predicted.items()})
     return out
 
 

@@ -32,8 +32,9 @@ def measured_latency_ratios(teacher: str, students: dict[str, str], seconds: flo
     return {name: timed[name]["median_s"] / base for name in students}
 
 
-def predicted_latency_ratio(teacher: str, student: str, table_path: str | Path) -> float:
-    """The latency table's prediction for the student's shape ÷ its prediction for the teacher's."""
+def predicted_latency_ratios(teacher: str, students: dict[str, str], table_path: str | Path) -> dict[str, float]:
+    """name -> the latency table's prediction for the student's shape ÷ its prediction for the
+    teacher's (for the params-50 student: the floor its allocation allows on that device)."""
     table = LatencyTable.load(table_path)
-    dense = load_ctc_model(teacher)[0].config
-    return exact_latency(load_model(student)[0].config, table) / exact_latency(dense, table)
+    dense = exact_latency(load_ctc_model(teacher)[0].config, table)
+    return {name: exact_latency(load_model(path)[0].config, table) / dense for name, path in students.items()}
