@@ -86,13 +86,15 @@ $(RUNS)/finetune/DONE: $(RUNS)/prune/model.pt
 	$(call fit,$(RUNS)/finetune,$(call finetune_from,$<,,finetune))
 finetune: $(RUNS)/finetune/model.pt ## train the compact -50 % params student further (distillation)
 # Comparisons: `conprune sweep` runs each method x target (x seed) under RUNS/sweep/ with one recipe and equal
-# budgets (baselines train as many steps as conprune's prune + finetune), then the report pairs them.
+# budgets (baselines train as many steps as conprune's prune + finetune), then the report pairs them. JOBS=2: two runs
+# at once, each on its share of the cores (or its own GPU).
 TARGETS ?= params30,params50,params70,macs50
 METHODS ?= conprune,magnitude_uniform,magnitude_global,random_uniform,magnitude_shapes,random_shapes,dense_kd,dense_scratch
 SEEDS ?= 0
 ABLATIONS := conprune_no_layer_kd,conprune_no_posterior_kd,conprune_fixed_l0,conprune_no_ramp,conprune_ffn_only
+JOBS ?= 1
 run_sweep = $(CONPRUNE) sweep --teacher $(TEACHER_FILE) --runs $(RUNS) --data $(DATA) --pieces $(PIECES) \
-	--profile $(PROFILE) --data-args "$(TEACHER_DATA)"
+	--profile $(PROFILE) --data-args "$(TEACHER_DATA)" --jobs $(JOBS)
 sweep: $(TEACHER_DEP) $(RUNS)/teacher/results.json ## every METHODS at every TARGETS (SEEDS), then the report
 	$(run_sweep) --targets $(TARGETS) --methods $(METHODS) --seeds $(SEEDS) && $(MAKE) --no-print-directory report
 seeds: $(TEACHER_DEP) ## conprune and uniform magnitude at -50/-70 % params, seeds 1 and 2

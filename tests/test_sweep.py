@@ -69,3 +69,18 @@ def test_bad_targets_and_methods() -> None:
     assert "t.json" in steps[0].argv
     assert set(METHODS) >= {"magnitude_uniform", "magnitude_global", "random_uniform", "magnitude_shapes",
                             "random_shapes", "conprune_no_layer_kd", "conprune_ffn_only"}
+
+
+def test_jobs_hand_one_chain_per_final_run_to_the_scheduler(monkeypatch) -> None:
+    import conprune.commands.sweep_jobs as jobs
+    from conprune.commands.sweep import sweep
+
+    seen = {}
+    monkeypatch.setattr(jobs, "run_chains", lambda chains, n, **kw: seen.update(chains=chains, jobs=n))
+    sweep(_args("--methods", "conprune,magnitude_shapes,magnitude_uniform", "--targets", "params50", "--jobs", "2"))
+    finals = [chain[-1].done.parent.name for chain in seen["chains"]]
+    assert seen["jobs"] == 2 and finals == ["conprune-params50", "magnitude_shapes-params50", "magnitude_uniform-params50"]
+    prune = Path("R/sweep/prune-params50/DONE")
+    assert [any(s.done == prune for s in chain) for chain in seen["chains"]] == [True, True, False]
+    with pytest.raises(ConpruneError, match="--jobs must be >= 1"):
+        sweep(_args("--jobs", "0"))

@@ -6,7 +6,8 @@ pruned baseline is cut from the teacher and then trained by the finetune stage f
 as conprune's two stages together (`experiments/baseline.yaml`, or the profile's `baseline.yaml`);
 every final model is evaluated on the same splits with per-utterance predictions, which the report
 compares pairwise. A run with a DONE stamp (or an existing output file) is skipped; a killed fit
-resumes from its last.ckpt, so rerunning the same command finishes a half-done sweep.
+resumes from its last.ckpt, so rerunning the same command finishes a half-done sweep. `--jobs N`
+runs N of them at once (`conprune/commands/sweep_jobs.py`).
 
     conprune sweep --teacher pretrained/demo-teacher-v1/model.pt --runs runs --targets params50,params70
 """
@@ -52,6 +53,8 @@ def sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-table", help="the measured table of a latency<percent> target (conprune bench latency-table)")
     p.add_argument("--data-args", default="", help="extra --data.* arguments of every fit, e.g. a shipped "
                    "teacher's --data.tokenizer and --data.cmvn")
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel (each gets cores // jobs CPU threads, "
+                   "or its own GPU when there are that many); 1: one after another, output to the terminal")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
 
 
@@ -61,7 +64,17 @@ def sweep(args: argparse.Namespace) -> None:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ConpruneError(f"sweep --methods: unknown {unknown[0]!r}; use any of {', '.join(METHODS)}")
+    if args.jobs < 1:
+        raise ConpruneError(f"sweep --jobs must be >= 1, got {args.jobs}")
     steps = plan(args, methods, targets, seeds)
+    if args.jobs > 1 and not args.dry_run:
+        import torch
+
+        from conprune.commands.sweep_jobs import run_chains
+
+        chains = [method_steps(args, m, t, s) for t in targets for s in seeds for m in methods]
+        run_chains(chains, args.jobs, gpus=torch.cuda.device_count())
+        return
     for step in steps:
         if step.done.exists():
             continue
