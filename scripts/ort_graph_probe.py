@@ -11,7 +11,9 @@ on); `conv_mask_mul` (the conv module's padding mask as a product, not a Where);
 linears on [B·T, d], so ONNX Runtime fuses the bias into a Gemm); `fused_qkv_rope` (one q|k|v
 matmul with the rotary half-swap folded into extra weight rows); `no_nchwc` (ONNX Runtime's
 NCHWc layout transformer off); `ort_transformers` (onnxruntime.transformers' optimizer, model
-type conformer, no SkipLayerNorm).
+type conformer, no SkipLayerNorm). For today's export also two other dynamic int8 settings:
+`conv_integer` (the depthwise convs quantised too) and `activation_matmuls` (the attention's
+activation × activation matmuls quantised too).
 
     python scripts/ort_graph_probe.py --model runs/demo/sweep/conprune-params50/model.pt \
         --teacher pretrained/demo-teacher-v1/model.pt >> bench/ort_graph_ab_cpu.jsonl
@@ -128,6 +130,23 @@ def session(path: Path, variant: str, threads: int):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
 
 
+# Other dynamic int8 settings of today's export (rows "<name>_int8_int8" against "today_int8").
+INT8_OPTIONS = {"conv_integer": {"op_types_to_quantize": ["MatMul", "Gemm", "Conv"]},
+                "activation_matmuls": {"op_types_to_quantize": ["MatMul", "Gemm"],
+                                       "extra_options": {"MatMulConstBOnly": False}}}
+
+
+def dynamic_int8(source: Path, out: Path, **options) -> Path:
+    """Dynamic int8 with other options than `quantize_onnx`'s (ONNX Runtime's pre-processing first)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = out.with_suffix(".prepared.onnx")
+    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+    quantize_dynamic(str(prepared), str(out), weight_type=QuantType.QInt8, per_channel=True, **options)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True)
@@ -145,7 +164,11 @@ def main() -> None:
         for variant in variants:
             fp32 = export(variant, args.model, Path(tmp))
             int8 = quantize_onnx(fp32, Path(tmp) / f"{variant}.int8.onnx", "dynamic")
-            for tag, path in (("fp32", fp32), ("int8", int8)):
+            files = [("fp32", fp32), ("int8", int8)]
+            if variant == "today":
+                files += [(f"{name}_int8", dynamic_int8(fp32, Path(tmp) / f"{name}.onnx", **options))
+                          for name, options in INT8_OPTIONS.items()]
+            for tag, path in files:
                 run = session(path, variant, 1)
                 outputs[f"{variant}_{tag}"] = torch.from_numpy(run.run(None, inputs)[0])
                 calls[f"{variant}_{tag}"] = (lambda run=run: run.run(None, inputs))
