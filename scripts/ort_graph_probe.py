@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from conprune.inference.onnx_model import UNFUSED, export_onnx
+from conprune.inference.onnx_model import DISABLED_FUSIONS, export_onnx
 from conprune.inference.quantize import quantize_onnx
 from conprune.measure.latency import example_batch, model_call, side_by_side
 from conprune.models import conformer
@@ -126,7 +126,7 @@ def session(path: Path, variant: str, threads: int):
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    disabled = {"skip_ln_fusion": [], "no_nchwc": [*UNFUSED, "NchwcTransformer"]}.get(variant, UNFUSED)
+    disabled = {"skip_ln_fusion": [], "no_nchwc": [*DISABLED_FUSIONS, "NchwcTransformer"]}.get(variant, DISABLED_FUSIONS)
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
 
 

@@ -24,7 +24,7 @@ from conprune.models.config import ConformerConfig, subsampled
 from conprune.models.conformer import ConformerCTC, ModelOutput
 
 FORMAT = "conprune-onnx-1"
-UNFUSED = ["SkipLayerNormFusion"]
+DISABLED_FUSIONS = ["SkipLayerNormFusion"]
 KEYS = ("conprune_format", "conprune_config", "conprune_tokenizer", "conprune_cmvn")
 
 
@@ -130,7 +130,7 @@ class OnnxCTC:
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
-                                            disabled_optimizers=UNFUSED)
+                                            disabled_optimizers=DISABLED_FUSIONS)
 
     def eval(self) -> OnnxCTC:
         return self
