@@ -60,3 +60,33 @@ def test_slot_settings_split_cores_and_gpus() -> None:
     env, cores = slot_settings(1, 2, [6, 2], 2)  # the cores this process may use, not 0..n-1
     assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["OMP_NUM_THREADS"] == "1" and cores == {6}
     assert slot_settings(2, 3, [0, 1], 0)[1] is None  # more slots than cores: no pinning
+
+
+def test_a_step_that_exits_0_without_its_output_is_a_failure(tmp_path: Path) -> None:
+    silent = FakeStep([sys.executable, "-c", "pass"], tmp_path / "silent" / "model.pt")
+    with pytest.raises(ConpruneError, match="this command failed"):
+        run_chains([[silent, step(tmp_path, "next")]], jobs=2, poll_s=0.05, cores=[0, 1])
+    assert not (tmp_path / "order.txt").exists()
+
+
+def test_an_interrupt_stops_the_running_steps(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    import conprune.commands.sweep_jobs as jobs
+
+    pid_file = tmp_path / "pid"
+    code = (f"import os, pathlib, time; pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()));"
+            f"time.sleep(60); pathlib.Path({str(tmp_path / 'slow.txt')!r}).write_text('ok')")
+    slow = FakeStep([sys.executable, "-c", code], tmp_path / "slow.txt")
+
+    def interrupt(_: float) -> None:
+        while not pid_file.exists():
+            jobs.time.perf_counter()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jobs.time, "sleep", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_chains([[slow]], jobs=2, poll_s=0.05, cores=[0, 1])
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
+    assert not slow.done.exists()

@@ -67,9 +67,22 @@ def _launch(step: SweepStep, env: dict[str, str], cores: set[int] | None) -> sub
 
 def run_chains(chains: Sequence[Sequence[SweepStep]], jobs: int, poll_s: float = 1.0,
                cores: Sequence[int] | None = None, gpus: int = 0) -> None:
-    """Run every chain's steps to done in `jobs` parallel slots (see the module docstring)."""
+    """Run every chain's steps to done in `jobs` parallel slots (see the module docstring). An
+    interrupt (Ctrl-C) stops the running steps too, so a rerun never finds a step still running."""
     cores = list(cores) if cores is not None else usable_cores()
     running: dict[Path, tuple[subprocess.Popen, int, SweepStep, float]] = {}
+    try:
+        _schedule(chains, jobs, poll_s, cores, gpus, running)
+    except BaseException:
+        for proc, *_ in running.values():
+            proc.terminate()
+        for proc, *_ in running.values():
+            proc.wait()
+        raise
+
+
+def _schedule(chains: Sequence[Sequence[SweepStep]], jobs: int, poll_s: float, cores: list[int], gpus: int,
+              running: dict[Path, tuple[subprocess.Popen, int, SweepStep, float]]) -> None:
     free = list(range(jobs))
     failed: list[str] = []
     while True:
@@ -79,12 +92,14 @@ def run_chains(chains: Sequence[Sequence[SweepStep]], jobs: int, poll_s: float =
                 continue
             del running[key]
             free.append(slot)
-            if code != 0:
-                failed.append(" ".join(step.argv))
-                print(f"failed (exit {code}, log {step.done.parent / 'sweep.log'}): {' '.join(step.argv)}", flush=True)
-            elif step.done.name == "DONE":
+            if code == 0 and step.done.name == "DONE":
                 step.done.write_text(f"fit wall time: {time.time() - start:.0f} s\n")
-            print(f"done in {time.time() - start:.0f} s: {step.done}", flush=True)
+            if code != 0 or not step.done.exists():
+                why = f"exit {code}" if code else f"exit 0 without writing {step.done}"
+                failed.append(" ".join(step.argv))
+                print(f"failed ({why}, log {step.done.parent / 'sweep.log'}): {' '.join(step.argv)}", flush=True)
+            else:
+                print(f"done in {time.time() - start:.0f} s: {step.done}", flush=True)
         nexts = [next((s for s in chain if not s.done.exists()), None) for chain in chains]
         if failed and not running:
             raise ConpruneError(f"sweep stopped: this command failed (rerun the sweep to resume): {failed[0]}")
