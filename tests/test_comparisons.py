@@ -77,3 +77,20 @@ def test_budgets_deltas_and_seeds(sweep: Path) -> None:
     lo, hi = worse["delta_ci95"]
     assert 0 < lo < worse["delta_vs_conprune"] < hi and worse["p_conprune_better"] > 0.99
     assert same["delta_ci95"][0] < 0 < same["delta_ci95"][1] or abs(same["delta_vs_conprune"]) < 0.01
+
+
+def test_student_run_resolves_a_relative_path_from_the_folder_that_holds_runs(tmp_path, monkeypatch) -> None:
+    """A fit records `student_model` as given on its command line (relative to where it ran); the
+    report may run from another folder and still finds the prune run (its steps count too)."""
+    from conprune.report.comparisons import student_run
+
+    project = tmp_path / "project"
+    prune = project / "runs" / "sweep" / "prune-params50"
+    prune.mkdir(parents=True)
+    (prune / "model.pt").write_bytes(b"")
+    run = project / "runs" / "sweep" / "conprune-params50"
+    (run / "csv" / "version_0").mkdir(parents=True)
+    (run / "csv" / "version_0" / "config.yaml").write_text(
+        "model:\n  init_args:\n    student_model: runs/sweep/prune-params50/model.pt\n")
+    monkeypatch.chdir(tmp_path)
+    assert student_run(run) == prune

@@ -32,7 +32,13 @@ def student_run(run: Path) -> Path | None:
         return None
     args = (yaml.safe_load(configs[-1].read_text()).get("model") or {}).get("init_args") or {}
     student = args.get("student_model")
-    return Path(student).parent if student else None
+    if not student:
+        return None
+    path = Path(student)
+    if not path.is_absolute() and not path.exists():
+        # A relative path is relative to where the fit ran, usually the folder that holds runs/.
+        path = next((base / path for base in run.parents if (base / path).exists()), path)
+    return path.parent
 
 
 def add_budgets(rows: list[dict]) -> None:
