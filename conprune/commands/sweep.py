@@ -66,16 +66,15 @@ def sweep(args: argparse.Namespace) -> None:
         raise ConpruneError(f"sweep --methods: unknown {unknown[0]!r}; use any of {', '.join(METHODS)}")
     if args.jobs < 1:
         raise ConpruneError(f"sweep --jobs must be >= 1, got {args.jobs}")
-    steps = plan(args, methods, targets, seeds)
+    runs = chains(args, methods, targets, seeds)
     if args.jobs > 1 and not args.dry_run:
         import torch
 
         from conprune.commands.sweep_jobs import run_chains
 
-        chains = [method_steps(args, m, t, s) for t in targets for s in seeds for m in methods]
-        run_chains(chains, args.jobs, gpus=torch.cuda.device_count())
+        run_chains(runs, args.jobs, gpus=torch.cuda.device_count())
         return
-    for step in steps:
+    for step in flatten(runs):
         if step.done.exists():
             continue
         print(" ".join(step.argv), flush=True)
@@ -97,14 +96,23 @@ def target_values(target: str) -> tuple[str, float]:
     return metric, int(digits) / 100
 
 
+def chains(args: argparse.Namespace, methods: list[str], targets: list[str], seeds: list[int]) -> list[list[Step]]:
+    """One command chain per final run (target, then seed, then method order); chains that come
+    from one prune run share its steps."""
+    return [method_steps(args, method, target, seed) for target in targets for seed in seeds for method in methods]
+
+
+def flatten(runs: list[list[Step]]) -> list[Step]:
+    """The chains' steps one after another, each shared step once, where it first appears."""
+    steps: list[Step] = []
+    for chain in runs:
+        steps += [s for s in chain if s not in steps]
+    return steps
+
+
 def plan(args: argparse.Namespace, methods: list[str], targets: list[str], seeds: list[int]) -> list[Step]:
     """Every command, in an order that respects dependencies (a prune run before what copies it)."""
-    steps: list[Step] = []
-    for target in targets:
-        for seed in seeds:
-            for method in methods:
-                steps += [s for s in method_steps(args, method, target, seed) if s not in steps]
-    return steps
+    return flatten(chains(args, methods, targets, seeds))
 
 
 def _run(sweep_dir: Path, name: str, target: str, seed: int) -> Path:

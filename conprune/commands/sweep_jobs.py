@@ -5,8 +5,8 @@ compact, evaluate, or cut, finetune, compact, evaluate. Chains share steps (one 
 conprune, the same-shape baselines and the dense ones), and a step may start only when the steps
 before it in its chain are done. Each free slot takes the first chain whose next step is neither
 done nor running. On a CPU machine each slot gets its own share of the cores (thread count and
-affinity), so two 1-thread fits on 2 cores run about twice the runs per hour of one 2-thread fit;
-on a machine with at least N GPUs each slot gets its own GPU. A step's output goes to `sweep.log`
+affinity): on 2 CPU cores two 1-thread fits finished 1.54× the runs per hour of one 2-thread fit
+(`bench/sweep_jobs_cpu.jsonl`); on a machine with at least N GPUs each slot gets its own GPU. A step's output goes to `sweep.log`
 in its run directory; a failed step stops new launches, lets the running ones finish, and is
 reported in one line.
 """
