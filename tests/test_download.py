@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conprune.data.librispeech import download, prepare
+from conprune.data.librispeech import prepare
+from conprune.data.librispeech_download import download
 from conprune.errors import ConpruneError
 
 

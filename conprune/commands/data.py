@@ -66,7 +66,7 @@ def download_args(p: argparse.ArgumentParser) -> None:
 
 
 def download(args: argparse.Namespace) -> None:
-    from conprune.data.librispeech import download as download_splits
+    from conprune.data.librispeech_download import download as download_splits
 
     download_splits(args.root, args.splits.split(","), **({"base_url": args.base_url} if args.base_url else {}))
 
