@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from conprune.commands import sweep_jobs
 from conprune.errors import ConpruneError
 
 EXPERIMENTS = Path("experiments")
@@ -70,9 +71,7 @@ def sweep(args: argparse.Namespace) -> None:
     if args.jobs > 1 and not args.dry_run:
         import torch
 
-        from conprune.commands.sweep_jobs import run_chains
-
-        run_chains(runs, args.jobs, gpus=torch.cuda.device_count())
+        sweep_jobs.run_chains(runs, args.jobs, gpus=torch.cuda.device_count())
         return
     for step in flatten(runs):
         if step.done.exists():
@@ -83,8 +82,7 @@ def sweep(args: argparse.Namespace) -> None:
         start = time.time()
         if subprocess.run(step.argv, check=False).returncode != 0:
             raise ConpruneError(f"sweep stopped: this command failed (rerun the sweep to resume): {' '.join(step.argv)}")
-        if step.done.name == "DONE":
-            step.done.write_text(f"fit wall time: {time.time() - start:.0f} s\n")
+        sweep_jobs.stamp_done(step, time.time() - start)
 
 
 def target_values(target: str) -> tuple[str, float]:

@@ -28,6 +28,13 @@ class SweepStep(Protocol):
     done: Path
 
 
+def stamp_done(step: SweepStep, seconds: float) -> None:
+    """Mark a finished fit: a fit has no single output file, so its `DONE` stamp (with the wall
+    time) is what a rerun sees; other steps are done once their output file exists."""
+    if step.done.name == "DONE":
+        step.done.write_text(f"fit wall time: {seconds:.0f} s\n")
+
+
 def slot_settings(slot: int, jobs: int, cores: Sequence[int], gpus: int) -> tuple[dict[str, str], set[int] | None]:
     """Environment and CPU affinity of one slot among the usable `cores`: len(cores) // jobs threads
     on its own cores, and its own GPU when there are at least `jobs` of them (None: no pinning)."""
@@ -92,8 +99,8 @@ def _schedule(chains: Sequence[Sequence[SweepStep]], jobs: int, poll_s: float, c
                 continue
             del running[key]
             free.append(slot)
-            if code == 0 and step.done.name == "DONE":
-                step.done.write_text(f"fit wall time: {time.time() - start:.0f} s\n")
+            if code == 0:
+                stamp_done(step, time.time() - start)
             if code != 0 or not step.done.exists():
                 why = f"exit {code}" if code else f"exit 0 without writing {step.done}"
                 failed.append(" ".join(step.argv))

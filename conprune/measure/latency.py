@@ -62,9 +62,11 @@ def blocks_call(model: ConformerCTC, x: torch.Tensor, lengths: torch.Tensor) -> 
     """Only the Conformer blocks on already-subsampled input x [B, T', d] (for torchaudio parity)."""
     model.eval()
     t = x.shape[1]
-    valid = torch.arange(t, device=x.device)[None, :] < lengths[:, None]
+    valid: torch.Tensor | None = torch.arange(t, device=x.device)[None, :] < lengths[:, None]
     rope = rope_tables(t, model.config.head_dim, x.device) if model.config.pos_enc == "rope" else None
-    key_bias = None if bool(valid.all()) else attention_bias(valid)
+    if bool(valid.all()):
+        valid = None
+    key_bias = None if valid is None else attention_bias(valid)
 
     def run() -> torch.Tensor:
         h = x
