@@ -182,3 +182,14 @@ def test_only_the_timed_shapes_carry_the_bench_latency(tmp_path: Path):
     assert latency == {("teacher", "none"): 1.0, ("conprune", "params50"): 0.6, ("magnitude_shapes", "params50"): 0.6,
                        ("magnitude_uniform", "params50"): None, ("dense_kd", "params50"): None,
                        ("conprune", "params70"): None}
+
+
+def test_training_steps_counts_a_sweep_run_once_its_fit_finished(tree: Path):
+    from conprune.report.report import training_steps
+
+    log = (tree / "runs/prune/csv/version_0/metrics.csv").read_text()
+    for name in ("sweep/prune-params50", "sweep/prune-params70"):
+        (tree / "runs" / name / "csv/version_0").mkdir(parents=True)
+        (tree / "runs" / name / "csv/version_0/metrics.csv").write_text(log)
+    (tree / "runs/sweep/prune-params50/DONE").write_text("fit wall time: 12 s\n")
+    assert training_steps(tree / "runs") == {"prune": 20, "sweep/prune-params50": 20}

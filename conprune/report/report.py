@@ -60,9 +60,13 @@ def kept_maps(rows: list[dict]) -> dict[str, list[dict]]:
 
 
 def training_steps(runs_dir: Path) -> dict[str, int]:
-    """The optimizer steps of every run with a CSV log, to state each method's training budget."""
+    """The optimizer steps of every run with a CSV log, to state each method's training budget.
+
+    A sweep run counts once its fit has finished (its DONE stamp): one still training, or killed,
+    would state a budget no row was trained with."""
     steps = {}
-    for run in sorted({p.parent for p in [*runs_dir.glob("*/csv"), *runs_dir.glob("sweep/*/csv")]}):
+    finished = [p.parent for p in runs_dir.glob("sweep/*/csv") if (p.parent / "DONE").exists()]
+    for run in sorted({p.parent for p in runs_dir.glob("*/csv")} | set(finished)):
         found = trained_steps(run)
         if found:
             steps[run.relative_to(runs_dir).as_posix()] = found
