@@ -78,6 +78,8 @@ COMMANDS: dict[str, Verb | dict[str, Verb]] = {
     "transcribe": Verb("print the transcript of each audio file", c.transcribe_args, c.transcribe),
     "export": Verb("export a model file for deployment (ONNX with its tokenizer and front end)", c.export_args,
                    c.export),
+    "quantize": Verb("int8 copy of an exported ONNX model (dynamic, or static calibrated on utterances)",
+                     c.quantize_args, c.quantize),
     "bench": Verb("side-by-side speed ratios -> bench/results.json", c.bench_args, c.bench),
     "step-ratio": Verb("prune-stage step time / teacher step time, same batch", c.step_ratio_args, c.step_ratio),
     "report": Verb("method x target summary.json, table, plots, W&B -> results/<schedule>/", c.report_args, c.report),

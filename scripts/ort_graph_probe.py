@@ -11,7 +11,9 @@ on); `conv_mask_mul` (the conv module's padding mask as a product, not a Where);
 linears on [B·T, d], so ONNX Runtime fuses the bias into a Gemm); `fused_qkv_rope` (one q|k|v
 matmul with the rotary half-swap folded into extra weight rows); `no_nchwc` (ONNX Runtime's
 NCHWc layout transformer off); `ort_transformers` (onnxruntime.transformers' optimizer, model
-type conformer, no SkipLayerNorm). For today's export also two other dynamic int8 settings:
+type conformer, no SkipLayerNorm); `opset20` (torch.onnx's default opset, as exported before
+today's opset 23: attention as MatMul, Add, Softmax, MatMul, with the [B, 1, 1, T] key mask). For
+today's export also two other dynamic int8 settings:
 `conv_integer` (the depthwise convs quantised too) and `activation_matmuls` (the attention's
 activation × activation matmuls quantised too).
 
@@ -32,14 +34,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from conprune.inference.onnx_model import DISABLED_FUSIONS, export_onnx
+from conprune.inference.onnx_model import DISABLED_FUSIONS, OPSET, export_onnx
 from conprune.inference.quantize import quantize_onnx
 from conprune.measure.latency import example_batch, model_call, side_by_side
 from conprune.models import conformer
 from conprune.models.package import load_model
 
 VARIANTS = ("today", "bool_mask", "skip_ln_fusion", "conv_mask_mul", "ffn_2d", "fused_qkv_rope", "no_nchwc",
-            "ort_transformers")
+            "ort_transformers", "opset20")
 
 
 def bool_mask_attention(self, x, key_bias, rope, heads=None):
@@ -92,7 +94,22 @@ PATCHES = {"bool_mask": (conformer.SelfAttention, "forward", bool_mask_attention
 
 
 @contextlib.contextmanager
+def opset20() -> Iterator[None]:
+    """Export as before opset 23: the key mask stays [B, 1, 1, T] (no expansion over queries)."""
+    attention_bias = conformer.attention_bias
+    conformer.attention_bias = lambda valid, over_queries=False: attention_bias(valid)
+    try:
+        yield
+    finally:
+        conformer.attention_bias = attention_bias
+
+
+@contextlib.contextmanager
 def patched(variant: str) -> Iterator[None]:
+    if variant == "opset20":
+        with opset20():
+            yield
+        return
     if variant not in PATCHES:
         yield
         return
@@ -108,7 +125,7 @@ def patched(variant: str) -> Iterator[None]:
 def export(variant: str, model_file: str, workdir: Path) -> Path:
     model, info = load_model(model_file)
     with patched(variant):
-        path = export_onnx(model, info, workdir / f"{variant}.onnx")
+        path = export_onnx(model, info, workdir / f"{variant}.onnx", opset=20 if variant == "opset20" else OPSET)
     if variant == "ort_transformers":
         from onnxruntime.transformers.fusion_options import FusionOptions
         from onnxruntime.transformers.optimizer import optimize_model

@@ -4,6 +4,7 @@ matches PyTorch on real utterances, transcribes, and a file without its metadata
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import onnx
@@ -56,3 +57,47 @@ def test_onnx_without_metadata_is_refused(compact_student: Path, tmp_path) -> No
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(ConpruneError, match="junk.onnx: not a loadable ONNX model"):
         OnnxCTC(tmp_path / "junk.onnx")
+
+
+@pytest.mark.parametrize("opset", [23, 20])
+def test_onnx_opsets_match_pytorch_on_a_padded_batch(compact_student: Path, tmp_path, opset: int) -> None:
+    """Opset 23 writes one Attention node per attention layer (its mask spans queries and keys);
+    both it and the older opset match PyTorch on a batch with padding."""
+    model, info = load_model(compact_student)
+    out = export_onnx(model, info, tmp_path / "m.onnx", opset=opset)
+    nodes = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert nodes.count("Attention") == (sum(1 for h in model.config.heads if h) if opset >= 23 else 0)
+    torch.manual_seed(0)
+    x, lengths = torch.randn(3, 157, model.config.input_dim), torch.tensor([157, 90, 40])
+    with torch.no_grad():
+        ours = model(x, lengths)
+    theirs = OnnxCTC(out)(x, lengths)
+    assert torch.equal(ours.lengths, theirs.lengths)
+    for b, n in enumerate(ours.lengths.tolist()):
+        assert torch.allclose(ours.log_probs[b, :n], theirs.log_probs[b, :n], atol=1e-4)
+
+
+def test_quantize_command_writes_int8_with_metadata_and_refuses_bad_input(compact_student: Path, prepared_corpus,
+                                                                          tmp_path, capsys) -> None:
+    fp32 = export_onnx(*load_model(compact_student), tmp_path / "m.onnx")
+    main(["quantize", str(fp32), "--mode", "dynamic"])
+    int8 = tmp_path / "m.int8-dynamic.onnx"
+    assert read_metadata(int8)["tokenizer"] == read_metadata(fp32)["tokenizer"]
+    assert int8.stat().st_size < 0.6 * fp32.stat().st_size
+    torch.manual_seed(0)
+    x, lengths = torch.randn(2, 120, 80), torch.tensor([120, 97])
+    full, quant = OnnxCTC(fp32)(x, lengths), OnnxCTC(int8)(x, lengths)
+    assert (full.log_probs.argmax(-1) == quant.log_probs.argmax(-1)).float().mean() > 0.8
+    main(["quantize", str(fp32), "--mode", "static", "--data-root", str(prepared_corpus.root), "--utterances", "2",
+          "--out", str(tmp_path / "s.onnx")])
+    assert OnnxCTC(tmp_path / "s.onnx")(x, lengths).log_probs.shape == full.log_probs.shape
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    refusals = {"--mode static needs --data-root": [str(fp32), "--mode", "static"],
+                "already int8 .*quantize the fp32 file": [str(int8), "--out", str(tmp_path / "twice.onnx")],
+                "junk.onnx: not a loadable ONNX model": [str(tmp_path / "junk.onnx")]}
+    for message, argv in refusals.items():
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(["quantize", *argv])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1 and re.search(message, err)

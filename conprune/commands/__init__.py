@@ -23,6 +23,8 @@ from conprune.commands.models import (
     compact_args,
     export,
     export_args,
+    quantize,
+    quantize_args,
     transcribe,
     transcribe_args,
 )
@@ -56,6 +58,8 @@ __all__ = [
     "prepare_args",
     "prune_summary",
     "prune_summary_args",
+    "quantize",
+    "quantize_args",
     "readme",
     "readme_args",
     "report",

@@ -13,7 +13,8 @@ SPLITS_DEFAULT = "dev-clean,dev-other,test-clean,test-other"
 
 def evaluate_args(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="standalone model file from `conprune compact`")
+    source.add_argument("--model", help="standalone model file from `conprune compact`, or an exported .onnx "
+                        "(run by ONNX Runtime)")
     source.add_argument("--ckpt", help="Lightning checkpoint (compacted on the fly)")
     p.add_argument("--data-root", default="data/synth", help="corpus root holding LibriSpeech/")
     p.add_argument("--splits", default=SPLITS_DEFAULT)

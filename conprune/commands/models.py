@@ -1,4 +1,4 @@
-"""`conprune compact`, `baseline`, `transcribe`: model files in and out."""
+"""`conprune compact`, `baseline`, `transcribe`, `export`, `quantize`: model files in and out."""
 
 from __future__ import annotations
 
@@ -64,16 +64,19 @@ def export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", help="corpus root: check parity with PyTorch on --split's utterances")
     p.add_argument("--split", default="test-clean")
     p.add_argument("--utterances", type=int, default=0, help="parity on the first N utterances (0: all)")
+    p.add_argument("--opset", type=int, default=None,
+                   help="ONNX opset (default 23: one Attention node per layer; 20 for runtimes older than "
+                        "ONNX Runtime 1.23)")
 
 
 def export(args: argparse.Namespace) -> None:
-    from conprune.inference.onnx_model import OnnxCTC, export_onnx
+    from conprune.inference.onnx_model import OPSET, OnnxCTC, export_onnx
     from conprune.models.package import load_model
 
     out = Path(args.out or Path(args.model).with_suffix(".onnx"))
     _writable(out, "export --out directory")
     model, info = load_model(args.model)
-    export_onnx(model, info, out)
+    export_onnx(model, info, out, opset=args.opset or OPSET)
     report = {"onnx": str(out), "bytes": out.stat().st_size}
     if args.data_root:
         from conprune.data import layout
@@ -84,3 +87,37 @@ def export(args: argparse.Namespace) -> None:
         rows = rows[: args.utterances] if args.utterances else rows
         report.update(onnx_parity(model, info, OnnxCTC(out), rows), split=args.split)
     print(json.dumps(report, indent=1))
+
+
+def quantize_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="an fp32 ONNX file written by `conprune export`")
+    p.add_argument("--mode", default="dynamic", choices=["dynamic", "static"],
+                   help="dynamic: int8 weights, activations quantised per call (the faster one in `make bench` "
+                        "here); static: QDQ with activation ranges calibrated on --split")
+    p.add_argument("--out", help="file to write (default: MODEL with .int8-<mode>.onnx)")
+    p.add_argument("--data-root", help="corpus root (static): calibration utterances come from its --split")
+    p.add_argument("--split", default="dev-clean")
+    p.add_argument("--utterances", type=int, default=32, help="calibration utterances (static)")
+
+
+def quantize(args: argparse.Namespace) -> None:
+    from conprune.errors import ConpruneError
+    from conprune.inference.onnx_model import read_metadata
+    from conprune.inference.quantize import calibration_batches, quantize_onnx
+
+    source = Path(args.model)
+    out = Path(args.out or source.with_suffix(f".int8-{args.mode}.onnx"))
+    _writable(out, "quantize --out directory")
+    calibration = None
+    if args.mode == "static":
+        if not args.data_root:
+            raise ConpruneError("quantize --mode static needs --data-root (utterances to calibrate activation "
+                                "ranges on), or use --mode dynamic")
+        from conprune.data import layout
+        from conprune.data.manifest import read_manifest
+
+        rows = read_manifest(layout.manifest_path(args.data_root, args.split))
+        calibration = calibration_batches(read_metadata(source), rows, args.utterances)
+    quantize_onnx(source, out, args.mode, calibration)
+    print(json.dumps({"int8": str(out), "mode": args.mode, "bytes": out.stat().st_size,
+                      "fp32_bytes": source.stat().st_size}, indent=1))

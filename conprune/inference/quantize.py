@@ -22,6 +22,19 @@ from conprune.errors import ConpruneError
 MODES = ("dynamic", "static")
 
 
+def calibration_batches(info: dict, rows: list[dict], count: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Normalised features (the model's own front end and CMVN, from `info`) of the first `count`
+    utterances of a manifest, one per batch: what static int8 calibrates its activation ranges on."""
+    from conprune.data.features import front_end, load_audio
+
+    logmel, cmvn = front_end(info["cmvn"])
+    out = []
+    for row in rows[:count]:
+        feats = cmvn(logmel(load_audio(row["path"])))
+        out.append((feats[None], torch.tensor([feats.shape[0]])))
+    return out
+
+
 class _Calibration:
     """onnxruntime's CalibrationDataReader protocol over prepared (features, lengths) batches."""
 
@@ -36,7 +49,9 @@ class _Calibration:
 def quantize_onnx(source: str | os.PathLike, out: str | os.PathLike, mode: str = "static",
                   calibration: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
                   per_channel: bool = True) -> Path:
-    """Write an int8 copy of the exported model `source` (see the module docstring for `mode`)."""
+    """Write an int8 copy of the exported model `source` (see the module docstring for `mode`).
+
+    `source` must be an fp32 file written by `conprune export`: anything else gets a one-line error."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -47,11 +62,17 @@ def quantize_onnx(source: str | os.PathLike, out: str | os.PathLike, mode: str =
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from conprune.inference.onnx_model import read_metadata
+
     if mode not in MODES:
         raise ConpruneError(f"quantize: mode must be one of {MODES}, got {mode!r}")
+    read_metadata(source)
+    metadata = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
+    if "conprune_int8" in metadata:
+        raise ConpruneError(f"{source} is already int8 ({metadata['conprune_int8']}): quantize the fp32 file that "
+                            f"`conprune export` wrote")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)

@@ -18,7 +18,7 @@ import torch
 from conprune.data import layout
 from conprune.data.manifest import read_manifest
 from conprune.inference.onnx_model import OnnxCTC, export_onnx
-from conprune.inference.quantize import MODES, quantize_onnx
+from conprune.inference.quantize import MODES, calibration_batches, quantize_onnx
 from conprune.lit.checkpoint_io import load_ctc_model
 from conprune.measure.evaluate import evaluate
 from conprune.measure.latency import example_batch, model_call, side_by_side
@@ -27,18 +27,6 @@ from conprune.models.package import load_model
 
 log = logging.getLogger(__name__)
 TEST = ("test-clean", "test-other")
-
-
-def _calibration(info: dict, rows: list[dict], count: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Normalised features of `count` dev utterances, one per batch, for static int8 calibration."""
-    from conprune.data.features import front_end, load_audio
-
-    logmel, cmvn = front_end(info["cmvn"])
-    out = []
-    for row in rows[:count]:
-        feats = cmvn(logmel(load_audio(row["path"])))
-        out.append((feats[None], torch.tensor([feats.shape[0]])))
-    return out
 
 
 def _pooled(results: dict, words: dict[str, int]) -> float:
@@ -55,7 +43,7 @@ def deploy_bench(teacher: str, student: str, data_root: str, workdir: Path, thre
     files = {"teacher": export_onnx(teacher_model.eval(), teacher_info, workdir / "teacher.onnx"),
              "student": export_onnx(student_model, student_info, workdir / "student.onnx")}
     dev = read_manifest(layout.manifest_path(data_root, "dev-clean"))
-    calibration = _calibration(student_info, dev)
+    calibration = calibration_batches(student_info, dev)
     for name in ("teacher", "student"):
         for mode in MODES:
             files[f"{name}_int8_{mode}"] = quantize_onnx(files[name], workdir / f"{name}.int8-{mode}.onnx", mode,

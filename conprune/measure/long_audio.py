@@ -106,12 +106,14 @@ def long_audio_bench(model_file: str | Path, data_root: str | Path, workdir: Pat
     cost10, cost60 = transcription_cost(model_file, ten, threads), transcription_cost(model_file, sixty, threads)
     per = 2.0 * 60 * SAMPLE_RATE
     recordings, start = [], 0
-    for k in range(6):  # six 2-minute recordings from consecutive utterances
+    for k in range(6):  # six 2-minute recordings from consecutive utterances, fewer on a small corpus
         chunk, samples = [], 0
         while samples < per and start < len(rows):
             chunk.append(rows[start])
             samples += rows[start]["num_samples"]
             start += 1
+        if not chunk:
+            break
         recordings.append(concatenate(chunk, samples / SAMPLE_RATE / 60, workdir / f"long_2min_{k}.flac"))
     torch.set_num_threads(threads)
     wer = windowing_wer_cost(Transcriber(*load_any(model_file)), recordings)

@@ -38,8 +38,9 @@ class ModelOutput(NamedTuple):
     hidden: list[Tensor]
 
 
-def attention_bias(valid: Tensor) -> Tensor:
-    """Additive attention mask [B, 1, 1, T] from valid frames [B, T]: 0 on real keys, -inf on padding.
+def attention_bias(valid: Tensor, over_queries: bool = False) -> Tensor:
+    """Additive attention mask [B, 1, 1, T] from valid frames [B, T]: 0 on real keys, -inf on padding;
+    [B, 1, T, T] with `over_queries` (what ONNX Runtime's opset-23 Attention kernel accepts).
 
     Computed once per forward, not per layer: a boolean mask costs every exported attention a
     Where and a NaN guard in ONNX Runtime (~6 % of the pruned model's time). A zero-length
@@ -47,7 +48,8 @@ def attention_bias(valid: Tensor) -> Tensor:
     """
     keys = valid | (torch.arange(valid.shape[1], device=valid.device)[None, :] == 0)
     bias = torch.zeros(keys.shape, dtype=torch.float32, device=valid.device)
-    return bias.masked_fill(~keys, float("-inf"))[:, None, None, :]
+    bias = bias.masked_fill(~keys, float("-inf"))[:, None, None, :]
+    return bias.expand(-1, -1, valid.shape[1], -1) if over_queries else bias
 
 
 class FeedForward(nn.Module):
@@ -239,7 +241,7 @@ class ConformerCTC(nn.Module):
         else:
             out_lengths = output_lengths(lengths.to(features.device), cfg.strides)
             valid = torch.arange(t, device=x.device)[None, :] < out_lengths[:, None]
-            key_bias = attention_bias(valid)
+            key_bias = attention_bias(valid, over_queries=torch.compiler.is_exporting())
         if cfg.pos_enc == "abs":
             x = x + sinusoid(t, cfg.d_model, x.device).to(x.dtype)
         rope = rope_tables(t, cfg.head_dim, x.device) if cfg.pos_enc == "rope" else None
