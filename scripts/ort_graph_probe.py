@@ -12,7 +12,8 @@ linears on [B·T, d], so ONNX Runtime fuses the bias into a Gemm); `fused_qkv_ro
 matmul with the rotary half-swap folded into extra weight rows); `no_nchwc` (ONNX Runtime's
 NCHWc layout transformer off); `ort_transformers` (onnxruntime.transformers' optimizer, model
 type conformer, no SkipLayerNorm); `opset20` (torch.onnx's default opset, as exported before
-today's opset 23: attention as MatMul, Add, Softmax, MatMul, with the [B, 1, 1, T] key mask). For
+today's opset 23: attention as MatMul, Add, Softmax, MatMul, with the [B, 1, 1, T] key mask, and
+each rotary embedding as Slice, Neg, Concat, Mul, Add instead of one RotaryEmbedding node). For
 today's export also two other dynamic int8 settings:
 `conv_integer` (the depthwise convs quantised too) and `activation_matmuls` (the attention's
 activation × activation matmuls quantised too).

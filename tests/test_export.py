@@ -61,12 +61,15 @@ def test_onnx_without_metadata_is_refused(compact_student: Path, tmp_path) -> No
 
 @pytest.mark.parametrize("opset", [23, 20])
 def test_onnx_opsets_match_pytorch_on_a_padded_batch(compact_student: Path, tmp_path, opset: int) -> None:
-    """Opset 23 writes one Attention node per attention layer (its mask spans queries and keys);
-    both it and the older opset match PyTorch on a batch with padding."""
+    """Opset 23 writes one Attention node per attention layer (its mask spans queries and keys) and
+    one RotaryEmbedding node for its queries and one for its keys; both it and the older opset
+    (plain ops) match PyTorch on a batch with padding."""
     model, info = load_model(compact_student)
     out = export_onnx(model, info, tmp_path / "m.onnx", opset=opset)
     nodes = [n.op_type for n in onnx.load(str(out)).graph.node]
-    assert nodes.count("Attention") == (sum(1 for h in model.config.heads if h) if opset >= 23 else 0)
+    attention_layers = sum(1 for h in model.config.heads if h) if opset >= 23 else 0
+    assert model.config.pos_enc == "rope" and attention_layers != 0 or opset < 23
+    assert nodes.count("Attention") == attention_layers and nodes.count("RotaryEmbedding") == 2 * attention_layers
     torch.manual_seed(0)
     x, lengths = torch.randn(3, 157, model.config.input_dim), torch.tensor([157, 90, 40])
     with torch.no_grad():
