@@ -59,7 +59,7 @@ def test_onnx_without_metadata_is_refused(compact_student: Path, tmp_path) -> No
         OnnxCTC(tmp_path / "junk.onnx")
 
 
-@pytest.mark.parametrize("opset", [23, 20])
+@pytest.mark.parametrize("opset", [23, pytest.param(20, marks=pytest.mark.slow)])
 def test_onnx_opsets_match_pytorch_on_a_padded_batch(compact_student: Path, tmp_path, opset: int) -> None:
     """Opset 23 writes one Attention node per attention layer (its mask spans queries and keys) and
     one RotaryEmbedding node for its queries and one for its keys; both it and the older opset
