@@ -9,7 +9,7 @@ import torch
 
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig, preset
-from conprune.models.conformer import ConformerCTC
+from conprune.models.conformer import ConformerCTC, MaskedBatchNorm1d
 from conprune.models.ctc import greedy_decode
 
 ATOL = 1e-5
@@ -117,6 +117,14 @@ def test_front_end_pointwise_matmul_equals_the_conv() -> None:
     torch.testing.assert_close(out, front.proj(h.transpose(1, 2).reshape(b, t, c * f)), atol=ATOL, rtol=0)
     out.sum().backward()
     assert front.conv2[1].weight.grad is not None and front.conv2[1].weight.grad.abs().sum() > 0
+
+
+def test_masked_batchnorm_equals_batchnorm_without_padding() -> None:
+    masked, plain = MaskedBatchNorm1d(5), torch.nn.BatchNorm1d(5)
+    x = torch.randn(3, 5, 20)
+    for _ in range(3):
+        torch.testing.assert_close(masked(x, torch.ones(3, 20, dtype=torch.bool)), plain(x))
+    torch.testing.assert_close(masked.state_dict(), plain.state_dict())
 
 
 def test_hetero_config_builds_and_skips_absent_modules() -> None:
@@ -277,4 +285,3 @@ def test_greedy_decode() -> None:
     log_probs = torch.nn.functional.one_hot(paths, 6).float().log()
     assert greedy_decode(log_probs, torch.tensor([9, 9, 4])) == [[1, 1, 2, 3], [], [2, 2]]
     assert greedy_decode(log_probs, torch.tensor([9, 9, 9]), blank=5) == [[1, 0, 1, 2, 0, 3], [0], [2, 0, 2]]
-

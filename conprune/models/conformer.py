@@ -25,7 +25,6 @@ from torch import Tensor, nn
 
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
-from conprune.models.norms import ChannelLayerNorm, MaskedBatchNorm1d
 from conprune.models.positions import rope_tables, rotate, sinusoid
 from conprune.models.subsampling import Subsampling, output_lengths
 
@@ -97,6 +96,35 @@ class SelfAttention(nn.Module):
         return self.dropout(self.out(a.transpose(1, 2).reshape(b, t, self.heads * self.head_dim)))
 
 
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d whose training statistics ignore padded frames (same state_dict as BatchNorm1d)."""
+
+    def forward(self, x: Tensor, valid: Tensor | None) -> Tensor:  # type: ignore[override]
+        if not self.training or valid is None:
+            return super().forward(x)
+        xf, m = x.float(), valid[:, None, :].float()  # statistics in fp32, also under autocast
+        n = m.sum().clamp_min(1.0)
+        mean = (xf * m).sum((0, 2)) / n
+        var = ((xf - mean[:, None]) ** 2 * m).sum((0, 2)) / n
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                mom = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), mom)
+                self.running_var.lerp_((var * n / (n - 1).clamp_min(1.0)).to(self.running_var.dtype), mom)
+        y = (xf - mean[:, None]) * torch.rsqrt(var[:, None] + self.eps)
+        if self.affine:
+            y = y * self.weight[:, None] + self.bias[:, None]
+        return y.to(x.dtype)
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channel axis of [B, C, T] (the `conv_norm="layernorm"` option)."""
+
+    def forward(self, x: Tensor, valid: Tensor | None) -> Tensor:  # type: ignore[override]
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
 class ConvModule(nn.Module):
     """LayerNorm → pw1 d→2C → GLU → zero padding → depthwise → norm → SiLU → (channel gate) → pw2.
 
@@ -115,50 +143,24 @@ class ConvModule(nn.Module):
 
     def forward(self, x: Tensor, valid: Tensor | None, channels: Tensor | None = None) -> Tensor:
         """`valid` [B, T] marks real frames; None when every frame is real (nothing to zero)."""
-        y = F.glu(self.pw1(self.norm(x)), dim=-1)
-        if not self.folds_norm():
-            y = y.transpose(1, 2)
-            if valid is not None:
-                y = y.masked_fill(~valid[:, None, :], 0.0)
-            y = self.dw_norm(self.depthwise(y), valid)
-        else:
-            if valid is not None:
-                y = y.masked_fill(~valid[..., None], 0.0)
-            y = self.depthwise(y.transpose(1, 2), *self.dw_norm.folded_into(self.dw.weight, self.dw.bias))
-        y = F.silu(y).transpose(1, 2)
+        y = F.glu(self.pw1(self.norm(x)), dim=-1).transpose(1, 2)
+        if valid is not None:
+            y = y.masked_fill(~valid[:, None, :], 0.0)
+        y = F.silu(self.dw_norm(self.depthwise(y), valid)).transpose(1, 2)
         if channels is not None:
             y = y * channels.to(y.dtype)
         return self.dropout(self.pw2(y))
 
-    def folds_norm(self) -> bool:
-        """Whether the depthwise norm is folded into the conv: eval-mode BatchNorm with running
-        statistics, outside an export (the exported graph keeps it; ONNX Runtime folds it itself)."""
-        norm = self.dw_norm
-        return (not self.training and isinstance(norm, MaskedBatchNorm1d) and norm.running_var is not None
-                and not _exporting())
-
-    def depthwise(self, y: Tensor, weight: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
-        """`self.dw` on y [B, C, T] (or with `weight`, `bias` in its place), computed as a (K, 1)
-        conv2d on the [B, C, T, 1] view: on a channels-last buffer (a transposed [B, T, C]) that is
-        no copy, and oneDNN's channels-last depthwise kernel is ~4x faster on a CPU than Conv1d's
-        (forward and backward, same values). An exported graph keeps the Conv1d: ONNX Runtime's
-        NCHW Conv runs the (K, 1) form 40 % slower.
-
-        In eval with BatchNorm, the norm is folded into the filter (`folded_into`) and the padding
-        is zeroed before the transpose, so the conv reads the channels-last buffer and its output
-        goes to SiLU and `pw2` without a BatchNorm pass or a copy: the pruned demo model's odd
-        widths (175 channels) made both slow (3-7 % of its eager latency, bench/cpu_kernels_ab_cpu.jsonl)."""
-        if _exporting():
+    def depthwise(self, y: Tensor) -> Tensor:
+        """`self.dw` on y [B, C, T], computed as a (K, 1) conv2d on the [B, C, T, 1] view of the
+        [B, T, C] buffer, which is channels-last: no copy, and oneDNN's channels-last depthwise
+        kernel is ~4x faster on a CPU than Conv1d's (forward and backward, same values). An
+        exported graph keeps the Conv1d: ONNX Runtime's NCHW Conv runs the (K, 1) form 40 % slower."""
+        if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
             return self.dw(y)
-        weight = self.dw.weight if weight is None else weight
-        bias = self.dw.bias if bias is None else bias
-        out = F.conv2d(y.unsqueeze(-1), weight.unsqueeze(-1), bias, padding=(self.dw.padding[0], 0),
-                       groups=self.dw.groups)
+        out = F.conv2d(y.unsqueeze(-1), self.dw.weight.unsqueeze(-1), self.dw.bias,
+                       padding=(self.dw.padding[0], 0), groups=self.dw.groups)
         return out.squeeze(-1)
-
-
-def _exporting() -> bool:
-    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
 
 
 class ConformerBlock(nn.Module):
