@@ -108,6 +108,7 @@ def quantize(args: argparse.Namespace) -> None:
     source = Path(args.model)
     out = Path(args.out or source.with_suffix(f".int8-{args.mode}.onnx"))
     _writable(out, "quantize --out directory")
+    info = read_metadata(source)
     calibration = None
     if args.mode == "static":
         if not args.data_root:
@@ -117,7 +118,7 @@ def quantize(args: argparse.Namespace) -> None:
         from conprune.data.manifest import read_manifest
 
         rows = read_manifest(layout.manifest_path(args.data_root, args.split))
-        calibration = calibration_batches(read_metadata(source), rows, args.utterances)
+        calibration = calibration_batches(info, rows, args.utterances)
     quantize_onnx(source, out, args.mode, calibration)
     print(json.dumps({"int8": str(out), "mode": args.mode, "bytes": out.stat().st_size,
                       "fp32_bytes": source.stat().st_size}, indent=1))

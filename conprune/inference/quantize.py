@@ -51,7 +51,8 @@ def quantize_onnx(source: str | os.PathLike, out: str | os.PathLike, mode: str =
                   per_channel: bool = True) -> Path:
     """Write an int8 copy of the exported model `source` (see the module docstring for `mode`).
 
-    `source` must be an fp32 file written by `conprune export`: anything else gets a one-line error."""
+    `source` must be an fp32 file written by `conprune export` (`conprune quantize` checks that with
+    `read_metadata` first); an already-int8 one gets a one-line error."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -62,11 +63,8 @@ def quantize_onnx(source: str | os.PathLike, out: str | os.PathLike, mode: str =
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from conprune.inference.onnx_model import read_metadata
-
     if mode not in MODES:
         raise ConpruneError(f"quantize: mode must be one of {MODES}, got {mode!r}")
-    read_metadata(source)
     metadata = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
     if "conprune_int8" in metadata:
         raise ConpruneError(f"{source} is already int8 ({metadata['conprune_int8']}): quantize the fp32 file that "
