@@ -75,8 +75,9 @@ def test_an_interrupt_stops_the_running_steps(tmp_path: Path, monkeypatch) -> No
     import conprune.commands.sweep_jobs as jobs
 
     pid_file = tmp_path / "pid"
-    code = (f"import os, pathlib, time; pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()));"
-            f"time.sleep(60); pathlib.Path({str(tmp_path / 'slow.txt')!r}).write_text('ok')")
+    staged = tmp_path / "pid.partial"  # written then renamed, so the parent never reads a half-written pid
+    code = (f"import os, pathlib, time; pathlib.Path({str(staged)!r}).write_text(str(os.getpid()));"
+            f"os.replace({str(staged)!r}, {str(pid_file)!r}); time.sleep(60); pathlib.Path({str(tmp_path / 'slow.txt')!r}).write_text('ok')")
     slow = FakeStep([sys.executable, "-c", code], tmp_path / "slow.txt")
 
     def interrupt(_: float) -> None:
