@@ -114,7 +114,7 @@ def test_report_writes_plots_markdown_and_readme(tree: Path):
     assert "old" not in text and "| conprune | params50 |" in text and text.endswith("tail\n")
     assert "![test WER vs parameters, all methods](results/demo/pareto_wer_params.png)" in text
     report = (tree / "results/demo/report.md").read_text()
-    assert "prune 20" in report and "(kept_per_layer.png)" in report
+    assert "20 steps: 1 run (prune)" in report and "(kept_per_layer.png)" in report
 
 
 def test_cli_report_logs_to_wandb_offline(tree: Path, monkeypatch):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from conprune.lit.checkpoint_io import load_checkpoint
 from conprune.report.logs import last_values, metrics_csv
+from conprune.report.verdicts import delta_text, row_verdict
 
 
 def teacher_section(run: Path) -> str:
@@ -67,9 +68,6 @@ def shipped_section(directory: Path) -> str:
 
 
 GOALS = {"test_clean_wer": 0.25, "test_other_wer": 0.50}
-# Rows further than this from conprune's size at the same target (one of the two missed it: a fixed
-# L0 penalty, a Lagrangian that had not converged) get a verdict only where the smaller model wins.
-SIZE_TOLERANCE = 0.02
 
 
 def _goals(card: dict) -> str:
@@ -91,16 +89,9 @@ def demo_section(results: Path) -> str:
              "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     size = {r["target"]: r["params"] for r in rows if r["method"] == "conprune"}
     for r in sorted(rows, key=lambda r: (r["target"] != "none", r["target"], r["method"] != "conprune", r["method"])):
-        delta, verdict = "–", "–"
+        delta, verdict = delta_text(r), "–"
         if "delta_vs_conprune" in r:
-            lo, hi = r["delta_ci95"]
-            delta = f"{100 * r['delta_vs_conprune']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
-            verdict = "conprune better" if lo > 0 else "conprune worse" if hi < 0 else "tie"
-            ratio = r["params"] / size[r["target"]]
-            if abs(ratio - 1) > SIZE_TOLERANCE:  # size explains the result only if the larger model wins
-                larger_wins = (ratio > 1) == (verdict == "conprune worse")
-                verdict = (f"not comparable: {r['params'] / 1e6:.2f} M vs {size[r['target']] / 1e6:.2f} M params"
-                           if larger_wins or verdict == "tie" else f"{verdict} (row has {100 * (ratio - 1):+.0f} % params)")
+            verdict = row_verdict(r, size[r["target"]])
         p = f"{r['p_conprune_better']:.2f}" if "p_conprune_better" in r else "–"
         latency = "–" if r.get("latency_ratio") is None else f"{r['latency_ratio']:.2f}"
         seeds = "–"
