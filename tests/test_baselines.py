@@ -15,7 +15,7 @@ from conprune.models.package import load_model, save_model
 from conprune.pruning.allocation import global_kept, solve_uniform
 from conprune.pruning.baselines import baseline_gates, kept_from_config, structure_scores
 from conprune.pruning.compact import compact
-from conprune.pruning.cost import count_cost, count_params, ref_frames
+from conprune.pruning.cost import count_cost, count_macs, count_params, ref_frames
 
 BASE = {"d_model": 32, "num_layers": 3, "vocab_size": 13, "head_dim": 8, "heads": [4, 2, 4],
         "ffn1_dim": [24, 16, 0], "ffn2_dim": [16, 24, 12], "conv_channels": [12, 8, 0],
@@ -197,6 +197,29 @@ def test_dense_baseline_matches_the_student_size_and_trains_as_teacher(tmp_path)
     assert module.config == model.config and module.model.training
     with pytest.raises(ConpruneError, match="vocabulary 13"):
         TeacherModule(vocab_size=41, init_model=str(tmp_path / "dense.pt"))
+
+
+def test_dense_baseline_is_sized_in_the_targets_metric(tmp_path) -> None:
+    """A student that kept its attention but lost its FFNs has few params for its MACs: the dense
+    baseline of a MACs target matches its MACs, not its params, so the comparison is at equal cost."""
+    big = ConformerConfig.uniform(vocab_size=13, d_model=128, num_layers=2, heads=4, head_dim=32, ffn_dim=512,
+                                  conv_channels=128, input_dim=40, conv_kernel=5, subsampling_channels=8)
+    student = big.replace(ffn1_dim=[0, 0], ffn2_dim=[0, 0])
+    frames = ref_frames(10.0)
+    save_ctc_checkpoint(tmp_path / "teacher.ckpt", ConformerCTC(big), TOKENIZER, CMVN)
+    save_model(tmp_path / "student.pt", ConformerCTC(student), None, None, None)
+    made = {}
+    for metric in ("params", "macs"):
+        baseline_command(str(tmp_path / "teacher.ckpt"), "dense", str(tmp_path / f"{metric}.pt"),
+                         shapes_from=str(tmp_path / "student.pt"), metric=metric)
+        model, info = load_model(tmp_path / f"{metric}.pt")
+        assert info["meta"]["metric"] == metric
+        made[metric] = model.config
+    goal_macs = count_macs(student, frames)
+    assert made["macs"].d_model > made["params"].d_model
+    assert abs(count_macs(made["macs"], frames) - goal_macs) < abs(count_macs(made["params"], frames) - goal_macs)
+    goal_params = count_params(student)
+    assert abs(count_params(made["params"]) - goal_params) < abs(count_params(made["macs"]) - goal_params)
 
 
 @pytest.mark.parametrize("method", ["magnitude_uniform", "random_uniform", "magnitude_global"])

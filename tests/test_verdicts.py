@@ -62,3 +62,15 @@ def test_steps_note_groups_runs_by_step_count():
     assert "700 steps: 2 runs (prune, prune_no_ramp); 300 steps: 1 run (conprune); " \
            "1000 steps: 1 run (magnitude_uniform)." in note
     assert "no CSV logs found" in steps_note({})
+
+
+def test_a_macs_target_compares_size_in_macs():
+    from conprune.report.verdicts import row_verdict
+
+    base = conprune("macs50") | {"macs": 0.61e9}
+    bigger = row("dense_kd", "macs50", 0.2, (0.19, 0.21)) | {"macs": 0.66e9}
+    assert row_verdict(bigger, base) == "conprune better (row has +8 % MACs)"
+    winner = row("dense_kd", "macs50", -0.01, (-0.02, -0.005)) | {"macs": 0.66e9}
+    assert row_verdict(winner, base) == "not comparable: 0.66 G vs 0.61 G MACs"
+    same_macs = row("magnitude_uniform", "macs50", 0.05, (0.04, 0.06), params=3e6) | {"macs": 0.612e9}
+    assert row_verdict(same_macs, base) == "conprune better"  # params may differ at a MACs target

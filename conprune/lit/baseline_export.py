@@ -40,8 +40,8 @@ def baseline_command(teacher_ckpt: str, method: str, out: str, shapes_from: str 
     The `*_shapes` methods copy the per-layer config of `shapes_from` (a conprune model file): an
     ablation of *which* units, given conprune's allocation. `*_uniform` and `magnitude_global`
     choose their own allocation to remove `target` of `metric` (MACs of a 10 s utterance) within
-    1 %. "dense" writes a randomly initialised uniform dense model with the parameter count of
-    `shapes_from` (the from-scratch and distillation-only baselines). `seed` matters for the
+    1 %. "dense" writes a randomly initialised uniform dense model with the cost of `shapes_from` in
+    `metric` (the from-scratch and distillation-only baselines). `seed` matters for the
     random methods and "dense"; `allow_inexact` is passed to `compact` (only relevant for
     conv_norm="layernorm"). Returns a small JSON-able summary: output path, params, kept counts.
     """
@@ -56,7 +56,7 @@ def baseline_command(teacher_ckpt: str, method: str, out: str, shapes_from: str 
     dense.eval()
     if method == "dense":
         small = ConformerConfig.from_dict(load_model(shapes_from)[1]["config"])
-        return _dense_baseline(dense, extra, small, out, seed, teacher_ckpt, shapes_from)
+        return _dense_baseline(dense, extra, small, out, seed, teacher_ckpt, shapes_from, metric)
     frames = ref_frames(10.0)
     if allocation == "shapes":
         small = ConformerConfig.from_dict(load_model(shapes_from)[1]["config"])
@@ -87,12 +87,14 @@ def baseline_command(teacher_ckpt: str, method: str, out: str, shapes_from: str 
 
 
 def _dense_baseline(teacher: ConformerCTC, extra: dict, small: ConformerConfig, out: str, seed: int,
-                    teacher_ckpt: str, shapes_from: str) -> dict[str, Any]:
-    """A randomly initialised uniform dense model with the student's parameter count."""
-    config = dense_config_like(teacher.config, count_params(small))
+                    teacher_ckpt: str, shapes_from: str, metric: str) -> dict[str, Any]:
+    """A randomly initialised uniform dense model with the student's cost in `metric`."""
+    frames = ref_frames(10.0)
+    config = dense_config_like(teacher.config, count_cost(small, metric, frames), metric, frames)
     torch.manual_seed(seed)
     model = ConformerCTC(config).eval()
-    meta = {"stage": "baseline-dense", "method": "dense", "seed": seed, "source": str(Path(teacher_ckpt).resolve()),
+    meta = {"stage": "baseline-dense", "method": "dense", "seed": seed, "metric": metric,
+            "source": str(Path(teacher_ckpt).resolve()),
             "shapes_from": str(Path(shapes_from).resolve()), "dense_config": teacher.config.to_dict(),
             "dense_params": count_params(teacher.config), "params": count_params(config)}
     save_model(out, model, extra.get("tokenizer"), extra.get("cmvn"), meta)

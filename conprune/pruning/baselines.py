@@ -127,14 +127,23 @@ def kept_from_config(dense: ConformerConfig, small: ConformerConfig) -> dict[str
     return kept
 
 
-def dense_config_like(teacher: ConformerConfig, params: int) -> ConformerConfig:
-    """A uniform dense Conformer with the teacher's depth and recipe, narrowed to about `params`.
+def dense_config_like(teacher: ConformerConfig, goal: int, metric: str = "params",
+                      frames: int | None = None) -> ConformerConfig:
+    """A uniform dense Conformer with the teacher's depth and recipe, narrowed to about `goal` of
+    `metric` (parameters, or MACs at `frames` frames).
 
     The dense baselines (from scratch, distillation only): the same architecture family trained
-    without pruning. Width d_model runs over multiples of 8 with the usual ratios (FFN 4·d, conv
-    channels d, the teacher's head count with head_dim = d / heads); the closest parameter count wins.
+    without pruning, at the pruned student's cost in the metric its target was set in, so a -50 %
+    MACs row is compared at equal MACs, not equal parameters. Width d_model runs over multiples of
+    8 with the usual ratios (FFN 4·d, conv channels d, the teacher's head count with head_dim =
+    d / heads); the closest cost wins.
     """
-    from conprune.pruning.cost import count_params
+    from conprune.pruning.cost import count_cost, ref_frames
+
+    frames = ref_frames(10.0) if frames is None else frames
+
+    def cost(cfg: ConformerConfig) -> int:
+        return count_cost(cfg, metric, frames)
 
     heads = max(teacher.heads)
     best: ConformerConfig | None = None
@@ -142,8 +151,8 @@ def dense_config_like(teacher: ConformerConfig, params: int) -> ConformerConfig:
         cfg = teacher.replace(d_model=d, head_dim=max(1, d // heads), heads=[heads] * teacher.num_layers,
                               ffn1_dim=[4 * d] * teacher.num_layers, ffn2_dim=[4 * d] * teacher.num_layers,
                               conv_channels=[d] * teacher.num_layers)
-        if best is None or abs(count_params(cfg) - params) < abs(count_params(best) - params):
+        if best is None or abs(cost(cfg) - goal) < abs(cost(best) - goal):
             best = cfg
     if best is None:
-        raise ConpruneError(f"no dense config near {params} parameters for a {teacher.d_model}-wide teacher")
+        raise ConpruneError(f"no dense config near {goal} {metric} for a {teacher.d_model}-wide teacher")
     return best

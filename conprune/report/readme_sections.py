@@ -87,11 +87,11 @@ def demo_section(results: Path) -> str:
     lines = [("| method | params | test WER (clean + other) | seeds: mean ± sd | Δ vs conprune [95 % CI] "
               "| P(conprune better) | verdict | latency ÷ teacher | steps | fit s |"),
              "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
-    size = {r["target"]: r["params"] for r in rows if r["method"] == "conprune"}
+    conprune = {r["target"]: r for r in rows if r["method"] == "conprune"}
     for r in sorted(rows, key=lambda r: (r["target"] != "none", r["target"], r["method"] != "conprune", r["method"])):
         delta, verdict = delta_text(r), "–"
         if "delta_vs_conprune" in r:
-            verdict = row_verdict(r, size[r["target"]])
+            verdict = row_verdict(r, conprune[r["target"]])
         p = f"{r['p_conprune_better']:.2f}" if "p_conprune_better" in r else "–"
         latency = "–" if r.get("latency_ratio") is None else f"{r['latency_ratio']:.2f}"
         seeds = "–"

@@ -25,24 +25,32 @@ def delta_text(row: dict) -> str:
     return f"{100 * row['delta_vs_conprune']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
-def row_verdict(row: dict, conprune_params: float) -> str:
-    """'conprune better', 'conprune worse' or 'tie', qualified when the row's size differs."""
+def size_metric(target: str) -> str:
+    """The row key a target's size is compared in: `macs` for a MACs target, else `params`."""
+    return "macs" if target.startswith("macs") else "params"
+
+
+def row_verdict(row: dict, conprune: dict) -> str:
+    """'conprune better', 'conprune worse' or 'tie', qualified when the row's size (in the target's
+    metric) differs from the `conprune` row's of the same target."""
     lo, hi = row["delta_ci95"]
     verdict = BETTER if lo > 0 else WORSE if hi < 0 else TIE
-    ratio = row["params"] / conprune_params
+    key = size_metric(row["target"])
+    ratio = row[key] / conprune[key]
     if abs(ratio - 1) <= SIZE_TOLERANCE:
         return verdict
     larger_wins = (ratio > 1) == (verdict == WORSE)
+    name, scale, unit = ("MACs", 1e9, "G") if key == "macs" else ("params", 1e6, "M")
     if larger_wins or verdict == TIE:
-        return f"not comparable: {row['params'] / 1e6:.2f} M vs {conprune_params / 1e6:.2f} M params"
-    return f"{verdict} (row has {100 * (ratio - 1):+.0f} % params)"
+        return f"not comparable: {row[key] / scale:.2f} {unit} vs {conprune[key] / scale:.2f} {unit} {name}"
+    return f"{verdict} (row has {100 * (ratio - 1):+.0f} % {name})"
 
 
-def _group_text(label: str, rows: list[dict], conprune_params: float) -> str:
+def _group_text(label: str, rows: list[dict], conprune: dict) -> str:
     """'label: conprune better than a +x [lo, hi], b …; tie with c …' for the rows of one group."""
     parts: dict[str, list[str]] = {}
     for row in rows:
-        verdict = row_verdict(row, conprune_params)
+        verdict = row_verdict(row, conprune)
         kind = next((k for k in (BETTER, WORSE, TIE) if verdict.startswith(k)), "not comparable")
         note = verdict[len(kind):].strip(" ()") if kind != "not comparable" else verdict[len(kind) + 2:]
         parts.setdefault(kind, []).append(f"{row['method']} {delta_text(row)}" + (f" ({note})" if note else ""))
@@ -69,7 +77,7 @@ def target_verdict(rows: list[dict], target: str) -> str | None:
         seeds = (f", {100 * conprune['test_wer_mean']:.1f} ± {100 * conprune['test_wer_sd']:.1f} "
                  f"over {len(conprune['seeds'])} seeds")
     head = f"**{target}**: conprune {100 * conprune['test_wer']:.1f} % test WER{seeds}."
-    return " ".join([head] + [_group_text(label, group, conprune["params"]) for label, group in groups if group])
+    return " ".join([head] + [_group_text(label, group, conprune) for label, group in groups if group])
 
 
 def goal_verdict(rows: list[dict]) -> str:
@@ -81,7 +89,7 @@ def goal_verdict(rows: list[dict]) -> str:
             row = next((r for r in rows if r["target"] == target and r["method"] == method), None)
             if conprune is None or row is None or "delta_ci95" not in row:
                 missing.append(f"{method} at {target}")
-            elif not row_verdict(row, conprune["params"]).startswith(BETTER):
+            elif not row_verdict(row, conprune).startswith(BETTER):
                 not_beaten.append(f"{method} at {target} ({delta_text(row)})")
     goal = f"Goal: conprune beats {', '.join(BASELINES)} at {' and '.join(GOAL_TARGETS)}, each 95 % CI excluding 0"
     if not_beaten:
