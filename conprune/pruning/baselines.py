@@ -127,6 +127,9 @@ def kept_from_config(dense: ConformerConfig, small: ConformerConfig) -> dict[str
     return kept
 
 
+DENSE_TOLERANCE = 0.01
+
+
 def dense_config_like(teacher: ConformerConfig, goal: int, metric: str = "params",
                       frames: int | None = None) -> ConformerConfig:
     """A uniform dense Conformer with the teacher's depth and recipe, narrowed to about `goal` of
@@ -136,7 +139,10 @@ def dense_config_like(teacher: ConformerConfig, goal: int, metric: str = "params
     without pruning, at the pruned student's cost in the metric its target was set in, so a -50 %
     MACs row is compared at equal MACs, not equal parameters. Width d_model runs over multiples of
     8 with the usual ratios (FFN 4·d, conv channels d, the teacher's head count with head_dim =
-    d / heads); the closest cost wins.
+    d / heads); the closest cost wins. Where that width misses the goal by more than
+    DENSE_TOLERANCE (one step of 8 in d_model changes the cost by ~15 %), the FFN width of every
+    layer moves in steps of 8 until the cost is closest to the goal, as the pruned baselines are
+    held to their target within 1 %.
     """
     from conprune.pruning.cost import count_cost, ref_frames
 
@@ -155,4 +161,11 @@ def dense_config_like(teacher: ConformerConfig, goal: int, metric: str = "params
             best = cfg
     if best is None:
         raise ConpruneError(f"no dense config near {goal} {metric} for a {teacher.d_model}-wide teacher")
+    if abs(cost(best) - goal) <= DENSE_TOLERANCE * goal:
+        return best
+    layers = teacher.num_layers
+    for ffn in range(8, 8 * best.d_model + 1, 8):
+        cfg = best.replace(ffn1_dim=[ffn] * layers, ffn2_dim=[ffn] * layers)
+        if abs(cost(cfg) - goal) < abs(cost(best) - goal):
+            best = cfg
     return best
