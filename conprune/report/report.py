@@ -22,7 +22,7 @@ from conprune.io_atomic import atomic_write_text
 from conprune.report.comparisons import add_budgets, add_comparisons, merge_seeds
 from conprune.report.logs import series, trained_steps
 from conprune.report.plots import method_key, plot_curves, plot_kept, plot_latency, plot_pareto
-from conprune.report.runs import DEMO_RUNS, curve_runs, discover_runs
+from conprune.report.runs import DEMO_RUNS, curve_runs, discover_runs, parse_run_name
 from conprune.report.summary import split_words, summary_rows, write_summary
 from conprune.report.verdicts import delta_text, verdict_section
 
@@ -126,7 +126,7 @@ def steps_note(steps: dict[str, int]) -> str:
         groups.setdefault(n, []).append(name)
     parts = []
     for n, names in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
-        kinds = sorted({re.sub(r"-(params|macs|latency)\d+(-s\d+)?$", "", Path(name).name) for name in names})
+        kinds = sorted({(parse_run_name(Path(name).name) or (Path(name).name,))[0] for name in names})
         runs = f"{len(names)} run" + ("s" if len(names) > 1 else "")
         parts.append(f"{n} steps: {runs} ({', '.join(kinds)})")
     return f"Training steps per stage (from the CSV logs): {'; '.join(parts)}. conprune = prune + finetune."
