@@ -14,7 +14,9 @@ SIZE_TOLERANCE = 0.02
 BASELINES = ("magnitude_uniform", "magnitude_global", "random_uniform", "dense_kd", "dense_scratch")
 SAME_SHAPES = ("magnitude_shapes", "random_shapes")
 GOAL_TARGETS = ("params50", "params70")
-BETTER, WORSE, TIE = "conprune better", "conprune worse", "tie"
+BETTER, WORSE, TIE, NOT_COMPARABLE = "conprune better", "conprune worse", "tie", "not comparable"
+PHRASES = {BETTER: "conprune better than", WORSE: "conprune worse than", TIE: "tie with",
+           NOT_COMPARABLE: "not comparable (sizes differ):"}
 
 
 def delta_text(row: dict) -> str:
@@ -30,39 +32,48 @@ def size_metric(target: str) -> str:
     return "macs" if target.startswith("macs") else "params"
 
 
-def row_verdict(row: dict, conprune: dict) -> str:
-    """'conprune better', 'conprune worse' or 'tie', qualified when the row's size (in the target's
-    metric) differs from the `conprune` row's of the same target."""
+def classify(row: dict, conprune: dict) -> tuple[str, str]:
+    """(kind, size note) of `row` against the `conprune` row of its target: kind is BETTER, WORSE,
+    TIE or NOT_COMPARABLE; the note says how the size (in the target's metric) differs, '' if not."""
     lo, hi = row["delta_ci95"]
-    verdict = BETTER if lo > 0 else WORSE if hi < 0 else TIE
+    kind = BETTER if lo > 0 else WORSE if hi < 0 else TIE
     key = size_metric(row["target"])
     ratio = row[key] / conprune[key]
     if abs(ratio - 1) <= SIZE_TOLERANCE:
-        return verdict
-    larger_wins = (ratio > 1) == (verdict == WORSE)
+        return kind, ""
     name, scale, unit = ("MACs", 1e9, "G") if key == "macs" else ("params", 1e6, "M")
-    if larger_wins or verdict == TIE:
-        return f"not comparable: {row[key] / scale:.2f} {unit} vs {conprune[key] / scale:.2f} {unit} {name}"
-    return f"{verdict} (row has {100 * (ratio - 1):+.0f} % {name})"
+    if kind == TIE or (ratio > 1) == (kind == WORSE):  # a tie, or the larger model wins
+        return NOT_COMPARABLE, f"{row[key] / scale:.2f} {unit} vs {conprune[key] / scale:.2f} {unit} {name}"
+    return kind, f"row has {100 * (ratio - 1):+.0f} % {name}"
+
+
+def row_verdict(row: dict, conprune: dict) -> str:
+    """'conprune better', 'conprune worse' or 'tie', qualified when the row's size (in the target's
+    metric) differs from the `conprune` row's of the same target."""
+    kind, note = classify(row, conprune)
+    if kind == NOT_COMPARABLE:
+        return f"{kind}: {note}"
+    return f"{kind} ({note})" if note else kind
 
 
 def _group_text(label: str, rows: list[dict], conprune: dict) -> str:
     """'label: conprune better than a +x [lo, hi], b …; tie with c …' for the rows of one group."""
     parts: dict[str, list[str]] = {}
     for row in rows:
-        verdict = row_verdict(row, conprune)
-        kind = next((k for k in (BETTER, WORSE, TIE) if verdict.startswith(k)), "not comparable")
-        note = verdict[len(kind):].strip(" ()") if kind != "not comparable" else verdict[len(kind) + 2:]
+        kind, note = classify(row, conprune)
         parts.setdefault(kind, []).append(f"{row['method']} {delta_text(row)}" + (f" ({note})" if note else ""))
-    phrases = {BETTER: "conprune better than", WORSE: "conprune worse than", TIE: "tie with",
-               "not comparable": "not comparable (sizes differ):"}
-    said = [f"{phrases[k]} {', '.join(v)}" for k, v in parts.items()]
+    said = [f"{PHRASES[k]} {', '.join(v)}" for k, v in parts.items()]
     return f"{label.capitalize()}: {'; '.join(said)}."
+
+
+def conprune_row(rows: list[dict], target: str) -> dict | None:
+    """conprune's row at `target`, if it ran there."""
+    return next((r for r in rows if r["target"] == target and r["method"] == "conprune"), None)
 
 
 def target_verdict(rows: list[dict], target: str) -> str | None:
     """One paragraph for `target`: conprune's WER, then each group of rows by verdict."""
-    conprune = next((r for r in rows if r["target"] == target and r["method"] == "conprune"), None)
+    conprune = conprune_row(rows, target)
     if conprune is None:
         return None
     compared = sorted((r for r in rows if r["target"] == target and "delta_ci95" in r),
@@ -84,12 +95,12 @@ def goal_verdict(rows: list[dict]) -> str:
     """Whether conprune beats every standard baseline at −50 % and −70 % params, CI excluding 0."""
     missing, not_beaten = [], []
     for target in GOAL_TARGETS:
-        conprune = next((r for r in rows if r["target"] == target and r["method"] == "conprune"), None)
+        conprune = conprune_row(rows, target)
         for method in BASELINES:
             row = next((r for r in rows if r["target"] == target and r["method"] == method), None)
             if conprune is None or row is None or "delta_ci95" not in row:
                 missing.append(f"{method} at {target}")
-            elif not row_verdict(row, conprune).startswith(BETTER):
+            elif classify(row, conprune)[0] != BETTER:
                 not_beaten.append(f"{method} at {target} ({delta_text(row)})")
     goal = f"Goal: conprune beats {', '.join(BASELINES)} at {' and '.join(GOAL_TARGETS)}, each 95 % CI excluding 0"
     if not_beaten:
