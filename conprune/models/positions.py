@@ -29,9 +29,9 @@ def rope_tables(length: int, head_dim: int, device: torch.device) -> tuple[Tenso
 def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """Rotary position embedding of x [B, H, T, head_dim] with tables from `rope_tables`.
 
-    Under torch.export (the ONNX export) it is one ONNX RotaryEmbedding node, the same values:
-    ONNX Runtime ran the pruned model 2-4 % faster than with the Slice/Neg/Concat/Mul/Add chain
-    (bench/ort_graph_ab_cpu.jsonl, variant rope_op)."""
+    Under torch.export (the ONNX export) it is one ONNX RotaryEmbedding node, the same values: one
+    fused kernel in ONNX Runtime instead of a Slice/Neg/Concat/Mul/Add chain per call, which ran
+    slower (measured: docs/benchmarks.md)."""
     half = x.shape[-1] // 2
     if torch.compiler.is_exporting():
         positions = torch.arange(x.shape[-2], device=x.device).expand(x.shape[0], -1)

@@ -15,8 +15,9 @@ class Subsampling(nn.Module):
 
     `kind="conv2d"`: each later conv is a full C→C Conv2d. `kind="dw_striding"` (NeMo's Fast
     Conformer front end): a depthwise strided 3×3 conv + a 1×1 pointwise conv, 9× fewer MACs in
-    that layer and ~4× faster to train on a CPU, where the full Conv2d's backward dominated the
-    demo model's step time. Both see the same receptive field and give the same output lengths.
+    that layer and much faster to train on a CPU, where the full Conv2d's backward dominated the
+    demo model's step time (measured: docs/teacher.md). Both see the same receptive field and give
+    the same output lengths.
     """
 
     def __init__(self, input_dim: int, channels: int, d_model: int, kind: str = "conv2d",
@@ -33,9 +34,9 @@ class Subsampling(nn.Module):
             self.add_module(f"conv{i}", conv)
         self.proj = nn.Linear(channels * int(subsampled(input_dim, self.strides)), d_model)
         # Channels-last feature maps: oneDNN's CPU kernels for the 1-channel input conv, the ReLUs
-        # and the depthwise conv run 2-5x faster on them than on NCHW (the front end went from a
-        # fifth of the demo teacher's CPU latency to a tenth, and ~30 % off its training step).
-        # Same values and state_dict; copies into these weights keep the layout.
+        # and the depthwise conv are faster on them than on NCHW, in inference and in training
+        # (measured: docs/benchmarks.md). Same values and state_dict; copies into these weights
+        # keep the layout.
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -50,7 +51,8 @@ class Subsampling(nn.Module):
     def _conv(conv: nn.Module, x: Tensor) -> Tensor:
         """One front-end conv on channels-last x. The ReLUs run in place, and the 1×1 pointwise conv
         of dw_striding is a matmul over the channels-last buffer: oneDNN's 1×1 conv and the extra
-        activation copies had made the front end ~2× slower at batch 1 on a CPU (same values)."""
+        activation copies were slower at batch 1 on a CPU, for the same values (measured:
+        docs/benchmarks.md)."""
         if not isinstance(conv, nn.Sequential):
             return conv(x)
         depthwise, pointwise = conv

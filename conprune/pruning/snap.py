@@ -1,16 +1,15 @@
 """Land the cut on its target when the gates stopped short of it.
 
 The Lagrangian pulls the *expected* cost toward the ramped target, and on deep targets in a short
-gate phase it lags: the quick demo's −70 % params run ended at 67 %, a latency run at 0.5 ended
-at 0.39. A comparison at unequal sizes is not a comparison, and a latency target that is missed
-by a quarter is not a target. Snapping keeps what the gates learned, their ranking of every unit
-by log α within each group, and moves one model-wide count offset δ: each group keeps
-round(Σ sigmoid(log α − β·log(−l/r) − δ)) units, its top ones by log α. A larger δ keeps fewer
-units everywhere, most where the gates were least sure, so the learned per-layer allocation
-shifts as the gates themselves would move it under a stronger penalty. δ is found by bisection
-on the exact cost (params, MACs or the latency table) of the deterministic cut; kept values
-(the medians folded in at compaction) do not change. The fine-tune stage recovers what the
-extra cut costs.
+gate phase it lags, so the deterministic cut stops short (measured: docs/pruning.md). A comparison
+at unequal sizes is not a comparison, and a latency target that is missed is not a target.
+Snapping keeps what the gates learned, their ranking of every unit by log α within each group, and
+moves one model-wide count offset δ: each group keeps round(Σ sigmoid(log α − β·log(−l/r) − δ))
+units, its top ones by log α. A larger δ keeps fewer units everywhere, most where the gates were
+least sure, so the learned per-layer allocation shifts as the gates themselves would move it under
+a stronger penalty. δ is found by bisection on the exact cost (params, MACs or the latency table)
+of the deterministic cut; kept values (the medians folded in at compaction) do not change. The
+fine-tune stage recovers what the extra cut costs.
 """
 
 from __future__ import annotations

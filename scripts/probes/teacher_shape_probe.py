@@ -4,9 +4,11 @@ For each candidate (a `model_overrides` dict on the demo preset) it times a teac
 (CTC, forward + backward + AdamW) and a prune-stage step with that model as the frozen teacher
 (sampled gates, teacher forward, distillation, Lagrangian), on the same random batch, alternating
 candidates so machine noise hits all alike. Rows are relative to the first candidate's teacher
-step: the prune stage must stay at or below today's cost (about 1.4 x today's teacher step).
+step: the prune stage must stay at or below today's cost (`conprune step-ratio` measures it).
+Its rows were not kept; the step-time ratios they gave planned the equal-wall-time subsampling
+A/B, whose rows carry them (`step_time_ratio` in bench/teacher_subsampling_ab_cpu.jsonl).
 
-    python scripts/teacher_shape_probe.py --vocab 65 --out bench/teacher_shape_probe_cpu.jsonl
+    python scripts/probes/teacher_shape_probe.py --vocab 65 --out OUT.jsonl
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from pathlib import Path
 
 import torch
 
-from conprune.lit.checkpoint_io import save_ctc_checkpoint
+from conprune.lit.step_ratio import example_batch, prune_step, teacher_step, timed_medians
 from conprune.lit.student import PrunedStudentModule
-from conprune.measure.step_ratio import example_batch, prune_step, teacher_step, timed_medians
 from conprune.models.config import build_config
 from conprune.models.conformer import ConformerCTC
 from conprune.pruning.cost import count_macs, count_params
+from conprune.stages.checkpoint_io import save_ctc_checkpoint
 
 TODAY = {"dropout": 0.0, "attn_dropout": 0.0, "num_layers": 6, "d_model": 176, "ffn_dim": 704,
          "conv_channels": 176}
@@ -73,7 +75,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     rows = probe(args.vocab, args.batch, args.frames, args.repeats, args.candidates.split(","))
-    command = "python scripts/teacher_shape_probe.py " + " ".join(
+    command = "python scripts/probes/teacher_shape_probe.py " + " ".join(
         f"--{k} {v}" for k, v in vars(args).items() if k not in ("out", "candidates") and v is not None)
     for row in rows:
         row["command"] = command

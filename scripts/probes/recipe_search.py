@@ -4,7 +4,7 @@ A fixed number of steps on a GPU gives (up to float noise) the WER the same reci
 the same steps on the CPU, so recipes for the 20-minute CPU budget can be compared in minutes.
 Each variant runs in its own process (no CLI, no W&B: plain Lightning + CSV), with
 
-    python scripts/recipe_search.py --root CORPUS --out DIR --variants NAME[,NAME...] --parallel 8
+    python scripts/probes/recipe_search.py --root CORPUS --out DIR --variants NAME[,NAME...] --parallel 8
 
 and writes DIR/<name>.json: dev/test WER per split, steps/s, peak GPU memory, wall time.
 """
@@ -52,8 +52,8 @@ def run_prune(name: str, root: str, out: Path, teacher: str, steps: int = 700) -
     import torch
 
     torch.set_num_threads(2)
-    from conprune.data.datamodule import LibriSpeechDataModule
     from conprune.lit.callbacks.ramp import SparsityRamp
+    from conprune.lit.datamodule import LibriSpeechDataModule
     from conprune.lit.student import PrunedStudentModule
 
     overrides, ramp, *data_o = PRUNE_VARIANTS[name]
@@ -117,7 +117,7 @@ def run_one(name: str, root: str, out: Path, steps: int) -> None:
     import torch
 
     torch.set_num_threads(2)
-    from conprune.data.datamodule import LibriSpeechDataModule
+    from conprune.lit.datamodule import LibriSpeechDataModule
     from conprune.lit.teacher import TeacherModule
 
     data_o, model_o, trainer_o = VARIANTS[name]

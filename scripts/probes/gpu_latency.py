@@ -8,7 +8,7 @@ and bf16 autocast, eagerly, replayed as one CUDA graph, and (when time is left) 
 torch.compile; the dense and pruned model are timed interleaved with CUDA events, so every
 pruned ÷ dense ratio is measured side by side.
 
-    python3 scripts/gpu_latency.py --ratios bench/keep_ratios_demo_params50.json --out OUT.json
+    python3 scripts/probes/gpu_latency.py --ratios bench/keep_ratios_demo_params50.json --out OUT.json
 """
 
 from __future__ import annotations
@@ -23,23 +23,36 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from conprune.models.config import ConformerConfig, build_config
 from conprune.models.conformer import ConformerCTC
 from conprune.pruning.cost import count_macs, count_params, ref_frames
+from conprune.pruning.hardconcrete import HardConcrete
 
 KEYS = ("heads", "ffn1_dim", "ffn2_dim", "conv_channels")
 
 
+def aligned_count(kept: int, n: int, align: int) -> int:
+    """`kept` of `n` units rounded as the pruning gates round theirs under `gates.align`.
+
+    A gate whose first `kept` units are certain keeps and the rest certain drops expects exactly
+    `kept` units, so its `kept_count` is the package's own rounding: the timed shape is the one
+    `--model.init_args.gates.align` would give, not a copy of that rule that could drift from it."""
+    gate = HardConcrete(n, init_std=0.0, align=align)
+    with torch.no_grad():
+        gate.log_alpha.copy_(torch.where(torch.arange(n) < kept, 50.0, -50.0) + gate.shift)
+    return gate.kept_count()
+
+
 def shaped(config: ConformerConfig, ratios: dict[str, list[float]], align: int = 1) -> ConformerConfig:
     """`config` with each layer keeping the ratio of the learned layer at the same relative depth;
-    `align` > 1 rounds kept FFN units and conv channels to a multiple of it (as `gates.align`)."""
+    `align` > 1 rounds kept FFN units and conv channels (not heads, as the gates) to a multiple of it."""
     out = {}
     for key in KEYS:
         learned, full = ratios[key], getattr(config, key)
         kept = [round(n * learned[i * len(learned) // len(full)]) for i, n in enumerate(full)]
         if align > 1 and key != "heads":
-            kept = [min(n, max(align, align * round(k / align))) if k else 0 for k, n in zip(kept, full)]
+            kept = [aligned_count(k, n, align) for k, n in zip(kept, full)]
         out[key] = kept
     return config.replace(**out)
 

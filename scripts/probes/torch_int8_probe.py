@@ -1,8 +1,8 @@
 """PyTorch's own dynamic int8 (torch.ao quantize_dynamic on every nn.Linear) of a compact student,
 timed against its fp32 self and the teacher in one process (1 thread, batch 1), per quantized
-engine: the int8 path that stays in PyTorch, next to ONNX Runtime's (scripts/ort_graph_probe.py).
+engine: the int8 path that stays in PyTorch, next to ONNX Runtime's (scripts/probes/ort_graph_probe.py).
 
-    python scripts/torch_int8_probe.py --teacher pretrained/demo-teacher-v1/model.pt \
+    python scripts/probes/torch_int8_probe.py --teacher pretrained/demo-teacher-v1/model.pt \
         --student runs/demo/sweep/conprune-params50/model.pt >> bench/ort_graph_ab_cpu.jsonl
 """
 
@@ -29,7 +29,7 @@ def main() -> None:
     teacher, student = load_model(args.teacher)[0].eval(), load_model(args.student)[0].eval()
     feats, lengths = example_batch(10.0)
     row = {"name": "torch.ao dynamic int8 (every nn.Linear) of the student, 1 thread, batch 1, 10 s, per engine",
-           "command": f"python scripts/torch_int8_probe.py --teacher {args.teacher} --student {args.student}",
+           "command": f"python scripts/probes/torch_int8_probe.py --teacher {args.teacher} --student {args.student}",
            "ratio_to_teacher_eager": {}, "argmax_agreement": {}, "date": datetime.date.today().isoformat()}
     with torch.inference_mode():
         reference = student(feats, None).log_probs.argmax(-1)

@@ -7,7 +7,7 @@ a (K, 1) conv2d on a channels-last view. `prev`: the same but with out-of-place 
 the same values (the probe checks), so the earlier kernels are patched back in per call and
 every variant is timed interleaved in one process (1 thread, batch 1).
 
-    python scripts/cpu_kernel_probe.py --teacher pretrained/demo-teacher-v1/model.pt \
+    python scripts/probes/cpu_kernel_probe.py --teacher pretrained/demo-teacher-v1/model.pt \
         --student runs/demo/sweep/conprune-params50/model.pt >> bench/cpu_kernels_ab_cpu.jsonl
 """
 
@@ -84,7 +84,7 @@ def main() -> None:
     ms = {k: 1000 * v["median_s"] for k, v in timed.items()}
     print(json.dumps({"name": "CPU kernels: today's front end + (K,1) conv2d depthwise (new) vs out-of-place ReLUs and a "
                               "oneDNN 1x1 conv in the front end (prev) vs NCHW + Conv1d (old)",
-                      "command": "python scripts/cpu_kernel_probe.py --teacher " + args.teacher + " --student " + args.student,
+                      "command": "python scripts/probes/cpu_kernel_probe.py --teacher " + args.teacher + " --student " + args.student,
                       "threads": 1, "batch": 1, "seconds": args.seconds, "max_abs_log_prob_gap": gap, "ms": ms,
                       "teacher_new_over_old": ms["teacher_new"] / ms["teacher_old"],
                       "student_new_over_old": ms["student_new"] / ms["student_old"],

@@ -18,7 +18,7 @@ today's export also two other dynamic int8 settings:
 `conv_integer` (the depthwise convs quantised too) and `activation_matmuls` (the attention's
 activation × activation matmuls quantised too).
 
-    python scripts/ort_graph_probe.py --model runs/demo/sweep/conprune-params50/model.pt \
+    python scripts/probes/ort_graph_probe.py --model runs/demo/sweep/conprune-params50/model.pt \
         --teacher pretrained/demo-teacher-v1/model.pt >> bench/ort_graph_ab_cpu.jsonl
 """
 
@@ -195,7 +195,7 @@ def main() -> None:
     teacher = timed["teacher_eager"]["median_s"]
     row = {"name": "ONNX Runtime graph and session variants of one exported model, 1 thread, batch 1, "
                    f"{args.seconds:g} s, interleaved", "model": args.model,
-           "command": "python scripts/ort_graph_probe.py --model " + args.model + " --teacher " + args.teacher,
+           "command": "python scripts/probes/ort_graph_probe.py --model " + args.model + " --teacher " + args.teacher,
            "ms": {k: round(v["median_s"] * 1000, 3) for k, v in timed.items()},
            "ratio_to_teacher_eager": {k: round(v["median_s"] / teacher, 4) for k, v in timed.items()},
            "over_today": {k: round(v["median_s"] / timed[f"today_{k.rsplit('_', 1)[1]}"]["median_s"], 4)
