@@ -25,9 +25,9 @@ def run_lightning(argv: list[str]):
     from jsonargparse import ArgumentError
     from lightning.pytorch.cli import LightningCLI
 
-    from conprune.data.datamodule import LibriSpeechDataModule
     from conprune.lit.callbacks.dashboard import SaveConfigToLoggers
     from conprune.lit.config_files import expand_bases
+    from conprune.lit.datamodule import LibriSpeechDataModule
     from conprune.lit.loggers import drop_disabled_wandb
     from conprune.lit.run_dir import relocate_run
 

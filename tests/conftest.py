@@ -20,8 +20,8 @@ import soundfile as sf
 import torch
 import yaml
 
-from conprune.data.datamodule import LibriSpeechDataModule
 from conprune.lit.checkpoint_io import load_ctc_model, save_ctc_checkpoint
+from conprune.lit.datamodule import LibriSpeechDataModule
 from conprune.models.config import build_config
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import save_model
@@ -34,8 +34,7 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 PIECES = 40
 VOCAB = PIECES + 1  # + the CTC blank
 # The stages' feature settings: a teacher checkpoint they read must carry the same ones.
-FRONT_END = {k: v for k, v in yaml.safe_load((EXPERIMENTS / "data.yaml").read_text())["data"].items()
-             if k in ("lifter", "utterance_cmn")}
+FRONT_END = yaml.safe_load((EXPERIMENTS / "data.yaml").read_text())["data"]["front_end"]
 
 TinyModel = Callable[..., ConformerCTC]
 PreparedCopy = Callable[..., LibriSpeechDataModule]
@@ -64,8 +63,9 @@ def write_corpus(root: Path, splits: dict[str, int] = SPLITS, seed: int = 0, sec
 def prepare(root: Path, **settings: Any) -> LibriSpeechDataModule:
     """Build what the first `conprune fit` on `root` builds (manifests, tokenizer, CMVN), up front,
     so fits (and the ranks of a DDP subprocess) only read it. `settings` override the data
-    arguments (40 pieces and the stages' front end by default)."""
-    dm = LibriSpeechDataModule(root=str(root), **{"num_pieces": PIECES, **FRONT_END, **settings})
+    arguments (40 pieces and the stages' front end by default); a group replaces the whole group,
+    e.g. `front_end={"lifter": 0}`."""
+    dm = LibriSpeechDataModule(root=str(root), **{"num_pieces": PIECES, "front_end": FRONT_END, **settings})
     dm.prepare_data()
     dm.setup("fit")
     return dm

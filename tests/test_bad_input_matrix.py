@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +20,6 @@ import torch
 import yaml
 
 from conprune.cli import main
-from conprune.data.datamodule import LibriSpeechDataModule
 from conprune.data.features import load_audio, num_frames
 from conprune.data.librispeech import prepare
 from conprune.data.manifest import read_manifest, write_manifest
@@ -27,6 +27,7 @@ from conprune.data.tokenizer import Tokenizer, train_tokenizer
 from conprune.errors import ConpruneError
 from conprune.lit.callbacks.ramp import SparsityRamp
 from conprune.lit.checkpoint_io import save_ctc_checkpoint
+from conprune.lit.datamodule import LibriSpeechDataModule
 from conprune.lit.student import PrunedStudentModule
 from conprune.models.config import build_config
 
@@ -125,7 +126,7 @@ def test_stereo_file_is_kept_and_downmixed(tmp_path):
 # -- manifests at training time -------------------------------------------------------------------
 @pytest.fixture()
 def data(prepared_copy) -> LibriSpeechDataModule:
-    return prepared_copy(val_splits=("dev-clean",), num_workers=0)
+    return prepared_copy(val_splits=("dev-clean",), batching={"num_workers": 0})
 
 
 def _rewrite(dm: LibriSpeechDataModule, split: str, edit) -> None:
@@ -149,12 +150,12 @@ def test_transcript_with_characters_outside_the_tokenizer(data):
 def test_utterance_longer_than_the_frame_cap(data):
     rows = read_manifest(data.manifest_path(TRAIN))
     longest = max(num_frames(r["num_samples"]) for r in rows)
-    data.hparams.max_train_frames = longest - 1
+    data.batching = replace(data.batching, max_train_frames=longest - 1)
     assert len(data._dataset(TRAIN, train=True)) < len(rows)
     assert data.skipped[TRAIN]["too_long"] >= 1
-    data.hparams.max_train_frames = 10
-    with pytest.raises(ConpruneError, match=r"all 12 utterances were skipped \(12 longer than "
-                                            r"data.max_train_frames=10.*raise data.max_train_frames"):
+    data.batching = replace(data.batching, max_train_frames=10)
+    with pytest.raises(ConpruneError, match=r"all 12 utterances were skipped \(12 longer than data.batching."
+                                            r"max_train_frames=10.*raise data.batching.max_train_frames"):
         data._dataset(TRAIN, train=True)
 
 
@@ -169,7 +170,8 @@ def test_manifest_whose_audio_moved(data):
 @pytest.mark.parametrize("key, value, named", [
     ("model.init_args.lrr", 0.1, r"at model \(conprune.lit.teacher.TeacherModule\): Option 'lrr' is not accepted"),
     ("model.init_args.optim.lr", "fast", r"at model.init_args.optim.lr .*Expected a <class .float.>. Got value: fast"),
-    ("data.max_frames", "lots", r"at data.max_frames: Expected a <class 'int'>. Got value: lots"),
+    ("data.batching.max_frames", "lots",
+     r"at data.batching.max_frames: Expected a <class 'int'>. Got value: lots"),
     ("trainer.max_stepz", 3, r"does not accept option 'trainer.max_stepz'"),
 ])
 def test_yaml_with_unknown_key_or_wrong_type(tmp_path, capsys, key, value, named):

@@ -32,7 +32,7 @@ def test_prune_dashboard_offline(tmp_path, stage_args, monkeypatch):
     loggers = (f"[{{class_path: lightning.pytorch.loggers.CSVLogger, init_args: {{save_dir: {out}, name: csv}}}}, "
                f"{{class_path: conprune.lit.loggers.WandbLogger, init_args: {{save_dir: {out}, name: prune}}}}]")
     cli = run_lightning(stage_args(
-        "prune", out, "--data.max_frames", "800", "--trainer.max_steps", "4",
+        "prune", out, "--data.batching.max_frames", "800", "--trainer.max_steps", "4",
         "--trainer.val_check_interval", "4", "--trainer.log_every_n_steps", "1",
         "--trainer.enable_checkpointing", "false", "--trainer.callbacks",
         (f"[{ramp(4)}, {{class_path: conprune.lit.callbacks.GateMapDashboard, "

@@ -1,18 +1,35 @@
 """LibriSpeechDataModule: builds what is missing, batches, caches, shards evaluation."""
 
 import shutil
+from dataclasses import replace
 
 import pytest
 import torch
 
-from conprune.data.datamodule import LibriSpeechDataModule
 from conprune.data.sampling import EvalBatchSampler
+from conprune.data.settings import AugmentConfig, BatchingConfig, FrontEndConfig
 from conprune.errors import ConpruneError
+from conprune.lit.datamodule import LibriSpeechDataModule
 
 
 @pytest.fixture()
 def datamodule(prepared_copy):
-    return prepared_copy(max_frames=600, num_workers=0, cache_features=True, freq_warp=0.1)
+    return prepared_copy(batching={"max_frames": 600, "num_workers": 0, "cache_features": True},
+                         augment={"freq_warp": 0.1})
+
+
+def test_groups_from_dataclasses_or_dicts_stored_as_plain_values(tmp_path):
+    """A group may come as its dataclass (the CLI) or a dict (a test, a script); the hyperparameters
+    hold plain nested dicts, so a checkpoint stays loadable with `weights_only=True`."""
+    dm = LibriSpeechDataModule(root=str(tmp_path), augment={"freq_masks": 0, "speed_perturb": (0.9, 1.1)},
+                               front_end=FrontEndConfig(lifter=20))
+    assert dm.augment == AugmentConfig(freq_masks=0, speed_perturb=(0.9, 1.1)) and dm.batching == BatchingConfig()
+    assert dm.front_end == {"lifter": 20, "utterance_cmn": False}
+    torch.save(dict(dm.hparams), tmp_path / "hparams.pt")
+    stored = torch.load(tmp_path / "hparams.pt", weights_only=True)
+    assert stored["augment"]["freq_masks"] == 0 and stored["front_end"]["lifter"] == 20
+    with pytest.raises(ConpruneError, match=r"^data.augment has unknown field\(s\) \['freq_mask'\]"):
+        LibriSpeechDataModule(root=str(tmp_path), augment={"freq_mask": 0})
 
 
 def test_train_batches_and_cache(datamodule):
@@ -50,7 +67,7 @@ def test_tokenizer_size_mismatch_is_clear(datamodule):
 
 
 def test_speed_perturbation_draws_factors_and_caches_each(datamodule):
-    datamodule.hparams.speed_perturb = (0.9, 1.0, 1.1)
+    datamodule.augment = replace(datamodule.augment, speed_perturb=(0.9, 1.0, 1.1))
     dataset = datamodule._dataset("train-clean-100", train=True)
     torch.manual_seed(0)
     lengths = {dataset[0]["features"].shape[0] for _ in range(30)}
@@ -60,6 +77,6 @@ def test_speed_perturbation_draws_factors_and_caches_each(datamodule):
 
 
 def test_speed_perturbation_rejects_silly_factors(datamodule):
-    datamodule.hparams.speed_perturb = (0.1,)
-    with pytest.raises(ConpruneError, match="data.speed_perturb"):
+    datamodule.augment = replace(datamodule.augment, speed_perturb=(0.1,))
+    with pytest.raises(ConpruneError, match="data.augment.speed_perturb"):
         datamodule._dataset("train-clean-100", train=True)

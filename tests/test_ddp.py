@@ -19,7 +19,8 @@ from lit_probes import probe, ramp, subprocess_env
 from conprune.cli import run_lightning
 
 DDP = ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
-DATA = ["--data.max_frames", "250", "--data.eval_max_frames", "150", "--data.num_workers", "0"]
+DATA = ["--data.batching.max_frames", "250", "--data.batching.eval_max_frames", "150",
+        "--data.batching.num_workers", "0"]
 
 
 def conprune_fit(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:

@@ -18,9 +18,9 @@ STEPS = 8
 
 
 def prune_once(stage_args, out: Path, hash_seed: str) -> dict[str, torch.Tensor]:
-    args = stage_args("prune", None, "--run_dir", str(out), "--data.max_frames", "250", "--data.eval_max_frames", "400",
-                      "--trainer.max_steps", str(STEPS), "--trainer.val_check_interval", "4",
-                      "--trainer.enable_checkpointing", "true")
+    args = stage_args("prune", None, "--run_dir", str(out), "--data.batching.max_frames", "250",
+                      "--data.batching.eval_max_frames", "400", "--trainer.max_steps", str(STEPS),
+                      "--trainer.val_check_interval", "4", "--trainer.enable_checkpointing", "true")
     env = {**subprocess_env(), "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "2"}
     done = subprocess.run([sys.executable, "-m", "conprune", *args], env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-4000:]

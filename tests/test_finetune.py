@@ -15,7 +15,8 @@ from conprune.models.package import load_model, save_model
 def test_finetune_fit_logs_distillation_and_exports_compact(tmp_path, stage_args, compact_student):
     out = tmp_path / "run"
     cli = run_lightning(stage_args(
-        "finetune", out, "--data.max_frames", "800", "--model.init_args.student_model", str(compact_student),
+        "finetune", out, "--data.batching.max_frames", "800",
+        "--model.init_args.student_model", str(compact_student),
         "--trainer.max_steps", "6", "--trainer.val_check_interval", "3", "--trainer.log_every_n_steps", "1",
         "--trainer.callbacks", ("[{class_path: lightning.pytorch.callbacks.ModelCheckpoint, "
                                 f"init_args: {{dirpath: {out}/ckpt, filename: best, monitor: val/wer}}}}]"),

@@ -32,7 +32,7 @@ def test_smoother_is_a_projection_that_keeps_the_envelope_and_drops_harmonic_rip
 
 
 def test_smoother_rejects_a_bad_size():
-    with pytest.raises(ConpruneError, match="data.lifter=81"):
+    with pytest.raises(ConpruneError, match="data.front_end.lifter=81"):
         cepstral_smoother(80, 81)
 
 
@@ -56,7 +56,7 @@ def test_front_end_reads_old_and_new_cmvn_dicts():
 @pytest.fixture()
 def liftered(prepared_copy):
     """Prepared with explicit settings (not the stages', which may change), in its own copy."""
-    return prepared_copy(lifter=20, utterance_cmn=True)
+    return prepared_copy(front_end={"lifter": 20, "utterance_cmn": True})
 
 
 def test_datamodule_features_and_stats_use_the_lifter(liftered):

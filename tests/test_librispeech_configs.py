@@ -16,7 +16,9 @@ STAGES = [("teacher.yaml", "librispeech/teacher.yaml", "ls/teacher"),
 
 
 def _printed(capsys, *configs: str) -> dict:
-    args = ["fit"] + [a for c in configs for a in ("--config", str(EXP / c))] + ["--print_config"]
+    """The resolved config of `conprune fit`: each `.yaml` is a `--config`, anything else passes as is."""
+    args = ["fit"] + [a for c in configs for a in (("--config", str(EXP / c)) if c.endswith(".yaml") else (c,))]
+    args += ["--print_config"]
     with pytest.raises(SystemExit) as done:
         main(args)
     assert done.value.code in (0, None)
@@ -30,7 +32,7 @@ def test_librispeech_overlay_parses(capsys, base, overlay, run):
     assert trainer["strategy"] == "ddp" and trainer["precision"] == "bf16-mixed"
     assert trainer["default_root_dir"] == f"runs/{run}"
     assert data["train_splits"] == ["train-960"] and data["num_pieces"] == 1024
-    assert not data["cache_features"]
+    assert not data["batching"]["cache_features"]
 
 
 def test_100h_overlay(capsys):
@@ -41,12 +43,28 @@ def test_100h_overlay(capsys):
     assert config["model"]["init_args"]["model_overrides"] == {"dropout": 0.1, "attn_dropout": 0.1}
 
 
+def _within(printed: dict, given: dict) -> dict:
+    """The part of `printed` (a whole resolved block) that `given` (a YAML block) names, group by group."""
+    return {k: _within(printed[k], v) if isinstance(v, dict) else printed[k] for k, v in given.items()}
+
+
 @pytest.mark.parametrize("stage, own", [("teacher.yaml", {"speed_perturb": [0.9, 1.0, 1.1]}),
                                         ("prune.yaml", {}), ("finetune.yaml", {})])
 def test_stage_reads_the_shared_data_block(capsys, stage, own):
-    expected = {**yaml.safe_load((EXP / "data.yaml").read_text())["data"], **own}
+    """A stage's own `augment:` keys are merged into the shared group key by key, not replacing it."""
+    expected = yaml.safe_load((EXP / "data.yaml").read_text())["data"]
+    expected["augment"] = {**expected["augment"], **own}
     data = _printed(capsys, stage)["data"]
-    assert {k: data[k] for k in expected} == expected
+    assert _within(data, expected) == expected
+
+
+def test_data_groups_on_the_command_line(capsys):
+    """`--data.<group>.<key>` changes one key of a group; the rest keep the configs' values."""
+    data = _printed(capsys, "teacher.yaml", "--data.augment.freq_masks", "0",
+                    "--data.batching.max_frames", "123", "--data.front_end.lifter", "0")["data"]
+    assert data["augment"]["freq_masks"] == 0 and data["augment"]["speed_perturb"] == [0.9, 1.0, 1.1]
+    assert data["augment"]["freq_width"] == 10 and data["batching"]["max_frames"] == 123
+    assert data["front_end"] == {"lifter": 0, "utterance_cmn": True, "cmvn_utterances": 2000}
 
 
 def test_bases_are_merged_first_and_checked(tmp_path, capsys):
@@ -56,7 +74,7 @@ def test_bases_are_merged_first_and_checked(tmp_path, capsys):
     from conprune.lit.config_files import expand_bases
 
     (tmp_path / "a.yaml").write_text("data:\n  num_pieces: 7\n")
-    (tmp_path / "b.yaml").write_text("bases: [a.yaml]\ndata:\n  max_frames: 9\n")
+    (tmp_path / "b.yaml").write_text("bases: [a.yaml]\ndata:\n  batching: {max_frames: 9}\n")
     (tmp_path / "c.yaml").write_text("bases: [a.yaml, b.yaml]\n")
     a, b, c = (str(tmp_path / f"{n}.yaml") for n in "abc")
     assert expand_bases(["fit", "--config", c, "--x", "1"]) == ["fit", "--config", a, "--config", b, "--config", c,

@@ -32,9 +32,10 @@ def fit_args(stage_args: Callable[..., list[str]], out: Path, *extra: str) -> li
     checkpoint = ("{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: "
                   f"{{dirpath: {out}/ckpt, filename: 'step{{step}}', monitor: null, save_top_k: -1, "
                   "every_n_train_steps: 1, save_last: true, auto_insert_metric_name: false}}")
-    return stage_args("prune", out, "--data.max_frames", "250", "--data.eval_max_frames", "400",
-                      "--data.num_workers", "1", "--data.freq_masks", "0", "--data.time_masks", "0",
-                      "--data.freq_warp", "0.0", "--trainer.max_steps", str(STEPS),
+    return stage_args("prune", out, "--data.batching.max_frames", "250",
+                      "--data.batching.eval_max_frames", "400", "--data.batching.num_workers", "1",
+                      "--data.augment.freq_masks", "0", "--data.augment.time_masks", "0",
+                      "--data.augment.freq_warp", "0.0", "--trainer.max_steps", str(STEPS),
                       "--trainer.val_check_interval", "5", "--trainer.deterministic", "true",
                       "--trainer.callbacks",
                       "[" + ", ".join([ramp(8), checkpoint, probe(out / "probe"), *extra]) + "]")
@@ -93,8 +94,8 @@ def test_datamodule_position_is_what_the_trainer_processed():
     which includes batches a worker prefetched but nobody trained on."""
     from types import SimpleNamespace
 
-    from conprune.data.datamodule import LibriSpeechDataModule
     from conprune.data.sampling import DynamicBucketBatchSampler
+    from conprune.lit.datamodule import LibriSpeechDataModule
 
     dm = LibriSpeechDataModule(root="unused")
     dm.train_sampler = DynamicBucketBatchSampler([100] * 40, 200, num_replicas=1, rank=0)

@@ -69,7 +69,8 @@ def test_prune_stage_snaps_a_lagging_cut_and_compaction_follows(tmp_path, stage_
     """The gate phase aims at a gentler 0.2 (`target.train_sparsity`); the cut still lands on 0.4."""
     out = tmp_path / "run"
     cli = run_lightning(stage_args(
-        "prune", out, "--data.max_frames", "800", "--trainer.max_steps", "4", "--trainer.val_check_interval", "4",
+        "prune", out, "--data.batching.max_frames", "800", "--trainer.max_steps", "4",
+        "--trainer.val_check_interval", "4",
         "--model.init_args.target.sparsity", "0.4", "--model.init_args.target.train_sparsity", "0.2",
         "--trainer.callbacks", "[{class_path: conprune.lit.callbacks.SparsityRamp, init_args: {ramp_steps: 2}}]",
         "--trainer.callbacks+", "{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: "

@@ -14,7 +14,7 @@ from conprune.lit.student import PrunedStudentModule
 def test_prune_fit_logs_sparsity_and_lambda(tmp_path, stage_args):
     out = tmp_path / "run"
     cli = run_lightning(stage_args(
-        "prune", out, "--data.max_frames", "800",
+        "prune", out, "--data.batching.max_frames", "800",
         "--trainer.max_steps", "12", "--trainer.val_check_interval", "6", "--trainer.log_every_n_steps", "1",
         "--trainer.callbacks", "[{class_path: conprune.lit.callbacks.SparsityRamp, init_args: {ramp_steps: 8}}]",
         "--trainer.enable_checkpointing", "false", logger="csv"))

@@ -51,7 +51,7 @@ def test_schedule_shapes():
 
 
 def _fit_args(stage_args: Callable[..., list[str]], root: Path, out: Path) -> list[str]:
-    return stage_args("teacher", out, "--data.num_workers", "0", "--trainer.callbacks", "[]",
+    return stage_args("teacher", out, "--data.batching.num_workers", "0", "--trainer.callbacks", "[]",
                       "--trainer.enable_checkpointing", "false", root=root)
 
 

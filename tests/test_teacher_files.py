@@ -74,8 +74,8 @@ def test_given_tokenizer_and_cmvn_files_are_used_and_checked(prepared_corpus, pr
     assert torch.equal(dm.cmvn.mean, shipped.cmvn.mean)
     with pytest.raises(ConpruneError, match=r"^data.cmvn: .*nowhere.json not found"):
         prepared_copy(cmvn=str(tmp_path / "nowhere.json"))
-    with pytest.raises(ConpruneError, match=r"data.cmvn: .* statistics of lifter 20 features but data.lifter=0"):
-        prepared_copy(cmvn=str(cmvn), lifter=0)
+    with pytest.raises(ConpruneError, match=r"data.cmvn: .* lifter 20 features but data.front_end.lifter=0"):
+        prepared_copy(cmvn=str(cmvn), front_end={"lifter": 0})
 
 
 def test_model_file_is_a_teacher(prepared_corpus, tiny_model, tmp_path) -> None:

@@ -17,9 +17,9 @@ def teacher_fit(tmp_path, stage_args, corpus_copy):
     """`teacher_fit(*extra)`: a tiny teacher fit without validation, checkpoints or logs, on its own
     corpus (the teacher stage prepares whatever its data settings miss)."""
     return lambda *extra: run_lightning(stage_args(
-        "teacher", tmp_path / "run", "--data.max_frames", "400", "--trainer.val_check_interval", "1000",
-        "--trainer.limit_val_batches", "0", "--trainer.callbacks", "[]",
-        "--trainer.enable_checkpointing", "false", *extra, root=corpus_copy))
+        "teacher", tmp_path / "run", "--data.batching.max_frames", "400",
+        "--trainer.val_check_interval", "1000", "--trainer.limit_val_batches", "0",
+        "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false", *extra, root=corpus_copy))
 
 
 def test_gradient_accumulation(teacher_fit):

@@ -7,8 +7,8 @@ worker whose traceback buries the message:
 
 - audio that is no longer where the manifest says (a moved or deleted corpus) stops the stage
   with the fix: regenerate the manifest;
-- training utterances longer than `data.max_train_frames` are skipped and counted (one long
-  outlier would otherwise set the batch's padded size or run out of memory);
+- training utterances longer than `data.batching.max_train_frames` are skipped and counted (one
+  long outlier would otherwise set the batch's padded size or run out of memory);
 - transcripts with characters the tokenizer has no piece for would be trained as <unk>, which
   teaches the model to emit " ⁇ ": training rows with them are skipped and counted, evaluation
   rows are kept (their WER is computed on text) with a warning.
@@ -55,8 +55,8 @@ def screen_rows(rows: list[dict], split: str, tokenizer: Tokenizer,
                 max_frames: int | None) -> tuple[list[dict], dict[str, int]]:
     """(rows to use, skip counts {too_long, unknown_chars}) for one split.
 
-    `max_frames` is the training cap (`data.max_train_frames`); None marks an evaluation split,
-    which keeps every row. Raises when a training split would be left empty.
+    `max_frames` is the training cap (`data.batching.max_train_frames`); None marks an evaluation
+    split, which keeps every row. Raises when a training split would be left empty.
     """
     counts = {"too_long": 0, "unknown_chars": 0}
     unknown = unknown_characters(tokenizer, (r["text"] for r in rows))
@@ -72,8 +72,8 @@ def screen_rows(rows: list[dict], split: str, tokenizer: Tokenizer,
             kept.append(row)
     shown = "".join(sorted(unknown))[:20]
     if counts["too_long"]:
-        log.warning("%s: skipped %d utterances longer than data.max_train_frames=%d", split, counts["too_long"],
-                    max_frames)
+        log.warning("%s: skipped %d utterances longer than data.batching.max_train_frames=%d", split,
+                    counts["too_long"], max_frames)
     if counts["unknown_chars"]:
         action = "skipped" if max_frames is not None else "kept (scored on text)"
         log.warning("%s: %s %d utterances whose transcripts hold characters the tokenizer does not know (%r); "
@@ -82,6 +82,7 @@ def screen_rows(rows: list[dict], split: str, tokenizer: Tokenizer,
     if max_frames is not None and rows and not kept:
         raise ConpruneError(
             f"training split {split}: all {len(rows)} utterances were skipped ({counts['too_long']} longer than "
-            f"data.max_train_frames={max_frames}, {counts['unknown_chars']} with characters {shown!r} unknown to "
-            "the tokenizer): raise data.max_train_frames or retrain the tokenizer on this corpus")
+            f"data.batching.max_train_frames={max_frames}, {counts['unknown_chars']} with characters {shown!r} "
+            "unknown to the tokenizer): raise data.batching.max_train_frames or retrain the tokenizer on this "
+            "corpus")
     return kept, counts

@@ -71,7 +71,7 @@ def cepstral_smoother(num_mels: int, keep: int) -> torch.Tensor:
     is DCT index ~25-50, so `keep` ~20 makes a low and a high voice look alike to the model.
     """
     if not 1 <= keep <= num_mels:
-        raise ConpruneError(f"data.lifter={keep}: keep between 1 and {num_mels} cepstral coefficients "
+        raise ConpruneError(f"data.front_end.lifter={keep}: keep between 1 and {num_mels} cepstral coefficients "
                             "(0 switches liftering off)")
     index = torch.arange(num_mels, dtype=torch.float64)
     dct = torch.cos(torch.pi / num_mels * (index[None, :] + 0.5) * index[:, None]) * (2 / num_mels) ** 0.5

@@ -5,6 +5,10 @@ the global CMVN stats, so `conprune fit --data.root DIR` works on a freshly synt
 Training batches come from `DynamicBucketBatchSampler` (dynamic size by total frames, whole batches
 sharded over DDP ranks with equal counts per rank); evaluation batches are length-sorted and dealt
 round robin to ranks without padding, so a corpus WER gathered over ranks equals a 1-rank WER.
+
+This is the data's only Lightning piece: what it calls (manifests, features, samplers, its argument
+groups in `conprune.data.settings`) lives in `conprune.data`, which never imports Lightning, so
+evaluation and export read a corpus with torch alone.
 """
 
 from __future__ import annotations
@@ -34,10 +38,13 @@ from conprune.data.fingerprint import corpus_fingerprint
 from conprune.data.librispeech import expand_splits, find_corpus_dir, prepare
 from conprune.data.manifest import atomic_write_text, read_manifest
 from conprune.data.sampling import DynamicBucketBatchSampler, EvalBatchSampler
+from conprune.data.settings import AugmentConfig, BatchingConfig, FrontEndConfig
 from conprune.data.tokenizer import Tokenizer, train_tokenizer
 from conprune.errors import ConpruneError
+from conprune.settings_base import coerce, plain
 
 log = logging.getLogger(__name__)
+BATCHING, AUGMENT, FRONT_END = BatchingConfig(), AugmentConfig(), FrontEndConfig()
 
 
 class LibriSpeechDataModule(L.LightningDataModule):
@@ -48,21 +55,12 @@ class LibriSpeechDataModule(L.LightningDataModule):
         train_splits / val_splits / test_splits: split names (`train-960` expands to the three
             LibriSpeech training splits); validation WER is logged per split.
         num_pieces: SentencePiece unigram size; the model's vocabulary is this + 1 (CTC blank 0).
-        max_frames: training batch size cap in padded input frames (10 ms each).
-        eval_max_frames: the same cap for validation/test batches (no gradients, so larger).
-        num_buckets: length buckets of the dynamic batch sampler.
-        freq_masks, freq_width, time_masks, time_mask_ratio: SpecAugment (training only);
-            set `freq_masks: 0` and `time_masks: 0` to switch it off.
-        freq_warp: mel-axis warp factor range (training only; 0 = off), see `FrequencyWarp`.
-        speed_perturb: speed factors drawn per training utterance, e.g. `[0.9, 1.0, 1.1]`
-            (empty = off). Batch caps use the unperturbed lengths, so a 0.9 draw may exceed
-            `max_frames` by up to 11 %.
-        max_train_frames: drop training utterances longer than this (counted and logged).
-        cache_features: keep normalised features in memory after first use (small corpora).
-        lifter: smooth each log-mel frame to its first `lifter` cepstral coefficients (0 = off),
-            see `cepstral_smoother`; the CMVN stats are computed on the smoothed features.
-        utterance_cmn: subtract each utterance's mean after the global CMVN (see `GlobalCMVN`).
-            Both are stored with the model, and every later stage must use the same values.
+        seed: the training sampler's shuffle seed (with the epoch: the same order on every rank).
+        batching: batch caps, length buckets, the training length filter, workers and cache
+            (`BatchingConfig`).
+        augment: SpecAugment, mel warping and speed perturbation, training only (`AugmentConfig`).
+        front_end: cepstral smoothing, per-utterance mean subtraction and the CMVN sample size
+            (`FrontEndConfig`); its `lifter` and `utterance_cmn` are stored with the model.
         tokenizer: a SentencePiece model to use instead of the corpus's own
             (`<root>/tokenizer/unigram<num_pieces>.model`, trained when missing), e.g. a shipped
             teacher's: a student must read labels with its teacher's pieces.
@@ -73,14 +71,19 @@ class LibriSpeechDataModule(L.LightningDataModule):
     def __init__(self, root: str = "data/synth", train_splits: tuple[str, ...] = ("train-clean-100",),
                  val_splits: tuple[str, ...] = ("dev-clean", "dev-other"),
                  test_splits: tuple[str, ...] = ("test-clean", "test-other"), num_pieces: int = 256,
-                 max_frames: int = 20000, eval_max_frames: int = 40000, num_buckets: int = 10,
-                 num_workers: int = 1, seed: int = 0, freq_masks: int = 2, freq_width: int = 27,
-                 time_masks: int = 10, time_mask_ratio: float = 0.05, freq_warp: float = 0.0,
-                 max_train_frames: int = 3500, cmvn_utterances: int = 2000,
-                 cache_features: bool = False, speed_perturb: tuple[float, ...] = (), lifter: int = 0,
-                 utterance_cmn: bool = False, tokenizer: str | None = None, cmvn: str | None = None) -> None:
+                 seed: int = 0, batching: BatchingConfig = BATCHING, augment: AugmentConfig = AUGMENT,
+                 front_end: FrontEndConfig = FRONT_END, tokenizer: str | None = None,
+                 cmvn: str | None = None) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.batching = coerce(BatchingConfig, batching, "data.batching")
+        self.augment = coerce(AugmentConfig, augment, "data.augment")
+        # Not `front_end`: that name is the stored settings dict other stages compare against.
+        self.front_end_config = coerce(FrontEndConfig, front_end, "data.front_end")
+        self.save_hyperparameters({"root": root, "train_splits": train_splits, "val_splits": val_splits,
+                                   "test_splits": test_splits, "num_pieces": num_pieces, "seed": seed,
+                                   "batching": plain(self.batching), "augment": plain(self.augment),
+                                   "front_end": plain(self.front_end_config), "tokenizer": tokenizer,
+                                   "cmvn": cmvn})
         self.root = Path(root)
         self.train_splits = expand_splits(train_splits)
         self.val_splits = expand_splits(val_splits)
@@ -108,12 +111,13 @@ class LibriSpeechDataModule(L.LightningDataModule):
     @property
     def cmvn_path(self) -> Path:
         given = self.hparams.cmvn
-        return Path(given) if given else layout.cmvn_path(self.root, self.train_splits, self.hparams.lifter)
+        lifter = self.front_end_config.lifter
+        return Path(given) if given else layout.cmvn_path(self.root, self.train_splits, lifter)
 
     @property
     def front_end(self) -> dict:
         """The feature settings a model trained on this data depends on (stored with its CMVN)."""
-        return front_end_settings(self.hparams)
+        return front_end_settings(plain(self.front_end_config))
 
     def train_fingerprint(self) -> dict[str, dict]:
         """Checksums of the training splits' text and audio (`conprune.data.fingerprint`), computed
@@ -146,8 +150,8 @@ class LibriSpeechDataModule(L.LightningDataModule):
             train_tokenizer((r["text"] for r in train_rows), self.tokenizer_path, self.hparams.num_pieces)
         if not self.cmvn_path.is_file():
             order = torch.randperm(len(train_rows), generator=torch.Generator().manual_seed(0)).tolist()
-            stats = compute_cmvn((train_rows[i]["path"] for i in order), self.hparams.cmvn_utterances,
-                                 self.hparams.lifter)
+            front = self.front_end_config
+            stats = compute_cmvn((train_rows[i]["path"] for i in order), front.cmvn_utterances, front.lifter)
             stats["splits"] = self.train_splits
             atomic_write_text(self.cmvn_path, json.dumps(stats))
 
@@ -157,32 +161,34 @@ class LibriSpeechDataModule(L.LightningDataModule):
             raise ConpruneError(f"tokenizer {self.tokenizer_path} has {self.tokenizer.vocab_size - 1} "
                                 f"pieces but data.num_pieces={self.hparams.num_pieces}; delete it or fix "
                                 "data.num_pieces")
-        self.cmvn = GlobalCMVN.load(self.cmvn_path, self.hparams.utterance_cmn)
+        front = self.front_end_config
+        self.cmvn = GlobalCMVN.load(self.cmvn_path, front.utterance_cmn)
         stats_lifter = int(read_cmvn(self.cmvn_path).get("lifter", 0))
-        if stats_lifter != self.hparams.lifter:
+        if stats_lifter != front.lifter:
             raise ConpruneError(f"data.cmvn: {self.cmvn_path} holds statistics of lifter {stats_lifter} features "
-                                f"but data.lifter={self.hparams.lifter}; use the statistics of the same front end")
+                                f"but data.front_end.lifter={front.lifter}; use the statistics of the same "
+                                "front end")
 
     def _dataset(self, split: str, train: bool) -> AsrDataset:
         rows = read_manifest(self.manifest_path(split))
         check_audio_present(rows, self.manifest_path(split))
-        cap = self.hparams.max_train_frames if train else None
+        cap = self.batching.max_train_frames if train else None
         rows, self.skipped[split] = screen_rows(rows, split, self.tokenizer, cap)
         augment = None
         if train:
-            hp = self.hparams
+            aug = self.augment
             augment = torch.nn.Sequential(
-                FrequencyWarp(hp.freq_warp),
-                SpecAugment(hp.freq_masks, hp.freq_width, hp.time_masks, hp.time_mask_ratio))
-        speeds = tuple(self.hparams.speed_perturb) if train else ()
+                FrequencyWarp(aug.freq_warp),
+                SpecAugment(aug.freq_masks, aug.freq_width, aug.time_masks, aug.time_mask_ratio))
+        speeds = tuple(self.augment.speed_perturb) if train else ()
         if any(not 0.5 <= f <= 2.0 for f in speeds):
-            raise ConpruneError(f"data.speed_perturb={list(speeds)}: factors must lie in [0.5, 2.0], "
+            raise ConpruneError(f"data.augment.speed_perturb={list(speeds)}: factors must lie in [0.5, 2.0], "
                                 "e.g. [0.9, 1.0, 1.1]")
-        return AsrDataset(rows, self.tokenizer, self.cmvn, augment, cache=self.hparams.cache_features,
-                          speeds=speeds, logmel=LogMel(lifter=self.hparams.lifter))
+        return AsrDataset(rows, self.tokenizer, self.cmvn, augment, cache=self.batching.cache_features,
+                          speeds=speeds, logmel=LogMel(lifter=self.front_end_config.lifter))
 
     def _loader(self, dataset: AsrDataset, batch_sampler, generator: torch.Generator | None = None) -> DataLoader:
-        workers = self.hparams.num_workers
+        workers = self.batching.num_workers
         return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collate, num_workers=workers,
                           persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
                           generator=generator)
@@ -196,7 +202,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
         dataset = datasets[0] if len(datasets) == 1 else _concat(datasets)
         rank, world = self._world()
         self.train_sampler = DynamicBucketBatchSampler(
-            dataset.frame_lengths(), self.hparams.max_frames, num_buckets=self.hparams.num_buckets,
+            dataset.frame_lengths(), self.batching.max_frames, num_buckets=self.batching.num_buckets,
             shuffle=True, seed=self.hparams.seed, num_replicas=world, rank=rank)
         if self._sampler_state is not None:
             self.train_sampler.load_state_dict(self._sampler_state)
@@ -208,7 +214,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
         loaders = []
         for split in splits:
             dataset = self._dataset(split, train=False)
-            batches = EvalBatchSampler(dataset.frame_lengths(), self.hparams.eval_max_frames, rank, world)
+            batches = EvalBatchSampler(dataset.frame_lengths(), self.batching.eval_max_frames, rank, world)
             # Own generator: building an eval iterator must not draw from the global RNG, or a
             # validation between two training steps would shift the training noise (exact resume).
             loaders.append(self._loader(dataset, batches, torch.Generator().manual_seed(0)))
