@@ -58,8 +58,8 @@ def run_prune(name: str, root: str, out: Path, teacher: str, steps: int = 700) -
 
     overrides, ramp, *data_o = PRUNE_VARIANTS[name]
     L.seed_everything(0)
-    dm = LibriSpeechDataModule(root=root, **{**BASE_DATA, "val_splits": ("dev-clean", "dev-other"),
-                                             **(data_o[0] if data_o else {})})
+    dm = LibriSpeechDataModule(root=root, **grouped({**BASE_DATA, "val_splits": ("dev-clean", "dev-other"),
+                                                     **(data_o[0] if data_o else {})}))
     model = PrunedStudentModule(
         teacher_ckpt=teacher, vocab_size=dm.hparams.num_pieces + 1, **grouped({**BASE_PRUNE, **overrides})
     )
@@ -122,7 +122,7 @@ def run_one(name: str, root: str, out: Path, steps: int) -> None:
 
     data_o, model_o, trainer_o = VARIANTS[name]
     L.seed_everything(0)
-    dm = LibriSpeechDataModule(root=root, **{**BASE_DATA, **data_o})
+    dm = LibriSpeechDataModule(root=root, **grouped({**BASE_DATA, **data_o}))
     model = TeacherModule(vocab_size=dm.hparams.num_pieces + 1, **grouped({**BASE_MODEL, **model_o}))
     max_steps = trainer_o.get("max_steps", steps)
     trainer = L.Trainer(
@@ -158,7 +158,7 @@ def run_one(name: str, root: str, out: Path, steps: int) -> None:
         "steps": max_steps,
         "fit_s": round(fit_s, 1),
         "train_steps_per_s": round(clock.rate() or 0.0, 2),
-        "train_audio_s_per_s": round((clock.rate() or 0.0) * dm.hparams.max_frames / 100, 1),
+        "train_audio_s_per_s": round((clock.rate() or 0.0) * dm.batching.max_frames / 100, 1),
         "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3) if cuda else None,
         "device": torch.cuda.get_device_name() if cuda else "cpu",
         "params": model.model.count_params(),

@@ -61,12 +61,16 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
 GROUPS = {"optim": ("lr", "weight_decay", "warmup_steps", "lr_schedule", "min_lr_ratio"),
           "distill": ("layer_every", "layer_loss", "layer_weight", "kd_weight", "kd_temperature", "ctc_weight"),
           "target": ("target", "target_metric", "ref_seconds", "sparsity_tolerance"),
-          "lagrangian": ("log_alpha_lr", "lambda_lr", "lambda_optimizer", "penalty_rho")}
+          "lagrangian": ("log_alpha_lr", "lambda_lr", "lambda_optimizer", "penalty_rho"),
+          "batching": ("max_frames", "eval_max_frames", "num_buckets", "max_train_frames", "num_workers",
+                       "cache_features"),
+          "augment": ("freq_masks", "freq_width", "time_masks", "time_mask_ratio", "freq_warp", "speed_perturb")}
 RENAMED = {"target": "sparsity", "target_metric": "metric", "sparsity_tolerance": "tolerance"}
 
 
 def grouped(flat: dict) -> dict:
-    """The flat search-space keys as the stage modules' argument groups (`optim`, `distill`, ...)."""
+    """The flat search-space keys as the stage modules' and the data's argument groups (`optim`,
+    `distill`, ..., `batching`, `augment`)."""
     out: dict = {}
     for key, value in flat.items():
         group = next((g for g, keys in GROUPS.items() if key in keys), None)
