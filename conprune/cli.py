@@ -87,6 +87,8 @@ COMMANDS: dict[str, Verb | dict[str, Verb]] = {
     "prune-summary": Verb("what a prune run reached: sparsity vs target, dev WER vs teacher",
                           c.prune_summary_args, c.prune_summary),
     "readme": Verb("regenerate the result sections of README.md and docs/*.md", c.readme_args, c.readme),
+    "stage": Verb("one stage's `conprune fit` into a run directory: overlays, resume, DONE stamp", c.stage_args,
+                  c.stage),
     "sweep": Verb("every method at every target (and seed) under RUNS/sweep/, with equal budgets", c.sweep_args,
                   c.sweep),
     "ship-teacher": Verb("package a teacher run as pretrained/<name>/ with a measured model card",

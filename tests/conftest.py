@@ -20,12 +20,12 @@ import soundfile as sf
 import torch
 import yaml
 
-from conprune.lit.checkpoint_io import load_ctc_model, save_ctc_checkpoint
 from conprune.lit.datamodule import LibriSpeechDataModule
 from conprune.models.config import build_config
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import save_model
 from conprune.pruning.compact import compact
+from conprune.stages.checkpoint_io import load_ctc_model, save_ctc_checkpoint
 
 WORDS = ["THE", "QUICK", "BROWN", "FOX", "JUMPS", "OVER", "LAZY", "DOG", "AND", "SHE", "SELLS", "SEA", "SHELLS", "BY", "SHORE", "WHILE", "PETER", "PIPER", "PICKED", "PECK", "OF", "PICKLED", "PEPPERS", "HOW", "MUCH", "WOOD", "WOULD", "CHUCK", "IF", "COULD", "IT'S", "A", "LONG", "WAY", "TO", "TIPPERARY", "EVERY", "GOOD", "BOY", "DOES", "FINE"]
 

@@ -39,11 +39,20 @@ def test_aligned_counts_and_compact_widths() -> None:
         GateConfig(align=0)
 
 
-def test_command_line_strings_read_as_yaml_scalars() -> None:
-    """`--model.init_args.gates.align 16` reaches the free-form `gates` mapping as '16'."""
-    config = GateConfig.from_dict({"align": "16", "ffn_units": "false", "init_keep_heads": "0.9"})
-    assert (config.align, config.ffn_units, config.init_keep_heads) == (16, False, 0.9)
-    with pytest.raises(ConpruneError, match="'align' must be an int >= 1"):
-        GateConfig.from_dict({"align": "sixteen"})
-    with pytest.raises(ConpruneError, match="'align' must be an int >= 1"):
-        GateConfig.from_dict({"align": "[16"})
+def test_gates_group_is_typed_on_the_command_line(capsys) -> None:
+    """`gates` is a dataclass group like the others, so LightningCLI types command-line values:
+    `--model.init_args.gates.align 16` arrives as the int 16, and a word is refused in one line."""
+    import yaml
+
+    from conprune.cli import main
+
+    argv = ["fit", "--config", "experiments/prune.yaml", "--model.init_args.gates.align", "16",
+            "--model.init_args.gates.ffn_units", "false", "--model.init_args.gates.init_keep_heads", "0.9"]
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--print_config"])
+    assert done.value.code in (0, None)
+    gates = yaml.safe_load(capsys.readouterr().out)["model"]["init_args"]["gates"]
+    assert (gates["align"], gates["ffn_units"], gates["init_keep_heads"]) == (16, False, 0.9)
+    with pytest.raises(SystemExit) as refused:
+        main([*argv[:4], "sixteen", "--print_config"])
+    assert refused.value.code == 2 and "gates.align" in capsys.readouterr().err

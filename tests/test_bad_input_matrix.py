@@ -26,10 +26,10 @@ from conprune.data.manifest import read_manifest, write_manifest
 from conprune.data.tokenizer import Tokenizer, train_tokenizer
 from conprune.errors import ConpruneError
 from conprune.lit.callbacks.ramp import SparsityRamp
-from conprune.lit.checkpoint_io import save_ctc_checkpoint
 from conprune.lit.datamodule import LibriSpeechDataModule
 from conprune.lit.student import PrunedStudentModule
 from conprune.models.config import build_config
+from conprune.stages.checkpoint_io import save_ctc_checkpoint
 
 TRAIN = "train-clean-100"
 

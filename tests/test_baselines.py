@@ -7,15 +7,16 @@ import pytest
 import torch
 
 from conprune.errors import ConpruneError
-from conprune.lit.baseline_export import baseline_command
-from conprune.lit.checkpoint_io import save_ctc_checkpoint
 from conprune.models.config import PER_LAYER, ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import load_model, save_model
 from conprune.pruning.allocation import global_kept, solve_uniform
 from conprune.pruning.baselines import baseline_gates, kept_from_config, structure_scores
 from conprune.pruning.compact import compact
-from conprune.pruning.cost import count_cost, count_macs, count_params, ref_frames
+from conprune.pruning.cost import count_macs, count_params, ref_frames
+from conprune.pruning.cost_model import CostModel
+from conprune.stages.baseline_export import baseline_command
+from conprune.stages.checkpoint_io import save_ctc_checkpoint
 
 BASE = {"d_model": 32, "num_layers": 3, "vocab_size": 13, "head_dim": 8, "heads": [4, 2, 4],
         "ffn1_dim": [24, 16, 0], "ffn2_dim": [16, 24, 12], "conv_channels": [12, 8, 0],
@@ -183,7 +184,7 @@ def test_dense_baseline_matches_the_student_size_and_trains_as_teacher(tmp_path)
     big = ConformerConfig.uniform(vocab_size=13, d_model=64, num_layers=2, heads=4, head_dim=16, ffn_dim=256,
                                   conv_channels=64, input_dim=40, conv_kernel=5, subsampling_channels=8)
     target = count_params(big) // 2
-    small = dense_config_like(big, target)
+    small = dense_config_like(big, target, CostModel.from_target("params"))
     assert small.num_layers == 2 and small.d_model < 64 and small.heads == [4, 4]
     assert abs(count_params(small) - target) / target < 0.15
     teacher = ConformerCTC(big).eval()
@@ -237,8 +238,8 @@ def test_baselines_that_allocate_hit_the_target(tmp_path, method: str, metric: s
     assert abs(summary["reached_sparsity"] - target) <= 0.01
     model, info = load_model(tmp_path / "b.pt")
     frames = ref_frames(10.0)
-    assert 1 - count_cost(model.config, metric, frames) / count_cost(WIDE, metric, frames) == pytest.approx(
-        summary["reached_sparsity"])
+    count = count_params if metric == "params" else lambda cfg: count_macs(cfg, frames)
+    assert 1 - count(model.config) / count(WIDE) == pytest.approx(summary["reached_sparsity"])
     assert info["meta"]["method"] == method and info["meta"]["shapes_from"] is None
     if method.endswith("uniform"):
         ratios = {round(n / d, 1) for f in ("ffn1_dim", "ffn2_dim", "conv_channels")
@@ -250,7 +251,7 @@ def test_global_ranking_removes_the_lowest_normalised_units() -> None:
     torch.manual_seed(3)
     teacher = ConformerCTC(WIDE)
     scores = structure_scores(teacher)
-    kept = global_kept(teacher.config, scores, 0.5, "params", ref_frames(10.0))
+    kept = global_kept(teacher.config, scores, 0.5, CostModel.from_target("params"))
     shapes = teacher.gate_shapes()
     groups = {}
     for key, score in scores.items():
@@ -263,7 +264,7 @@ def test_global_ranking_removes_the_lowest_normalised_units() -> None:
     assert max(dropped) <= min(held) and sum(kept[k] for k in scores) < sum(s[0] for k, s in shapes.items()
                                                                            if k in scores)
     with pytest.raises(ConpruneError, match="no uniform keep ratio lands within"):
-        solve_uniform(teacher.config, 0.999, "params", ref_frames(10.0))
+        solve_uniform(teacher.config, 0.999, CostModel.from_target("params"))
 
 
 def test_allocating_methods_need_a_target_and_shapes_methods_a_student(tmp_path) -> None:

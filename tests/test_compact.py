@@ -14,14 +14,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import conprune
 from conprune.errors import ConpruneError
-from conprune.lit.checkpoint_io import save_ctc_checkpoint, save_prune_checkpoint
-from conprune.lit.export import compact_command
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import load_model, save_model
 from conprune.pruning.compact import compact, compact_state
 from conprune.pruning.cost import count_macs, count_params
 from conprune.pruning.gates import ConformerGates, GateConfig
+from conprune.stages.checkpoint_io import save_ctc_checkpoint, save_prune_checkpoint
+from conprune.stages.export import compact_command
 
 ATOL = 1e-4
 LENGTHS = (97, 60, 41)

@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
+from conprune.models.gate_keys import gate_shapes
 from conprune.pruning.cost import (
     count_macs,
     count_params,
@@ -19,9 +20,7 @@ from conprune.pruning.cost import (
     output_frames,
     pruned_config,
     ref_frames,
-    sparsity,
 )
-from conprune.pruning.gates import config_gate_shapes
 
 CONFIGS = {
     # layer 1: MHSA absent; layer 2: conv and ffn1 absent
@@ -80,7 +79,7 @@ def test_reference_length_and_frames() -> None:
 
 def _random_masks(cfg: ConformerConfig, gen: torch.Generator, hidden: bool) -> dict[str, torch.Tensor]:
     masks = {}
-    for key, shape in config_gate_shapes(cfg).items():
+    for key, shape in gate_shapes(cfg).items():
         if key == "hidden" and not hidden:
             continue
         if key.endswith(".module"):
@@ -125,7 +124,7 @@ def test_float32_probabilities_close() -> None:
 def _random_probs(cfg: ConformerConfig, seed: int) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     return {k: (0.05 + 0.9 * torch.rand(shape, generator=gen, dtype=torch.float64)).requires_grad_()
-            for k, shape in config_gate_shapes(cfg).items()}
+            for k, shape in gate_shapes(cfg).items()}
 
 
 @pytest.mark.parametrize("metric", ["params", "macs"])
@@ -143,7 +142,7 @@ def test_expected_cost_differentiable_and_monotone(metric: str) -> None:
         assert (prob.grad > 0).all(), key  # every gate strictly increases the cost
     lower = cost({k: v.detach() * 0.5 for k, v in keep.items()})
     assert lower < value
-    assert 0 < sparsity(value, count_params(cfg) if metric == "params" else count_macs(cfg, 300)) < 1
+    assert 0 < 1 - value / (count_params(cfg) if metric == "params" else count_macs(cfg, 300)) < 1
     for key in keep:  # lowering any single gate lowers the cost
         one = {k: v.detach() for k, v in keep.items()}
         one[key] = one[key] * 0.5
@@ -158,8 +157,3 @@ def test_bad_keys_rejected() -> None:
         expected_macs(cfg, {"layers.0.ffn1.units": torch.ones(3)}, 300)
     with pytest.raises(ConpruneError, match="hidden"):
         pruned_config(cfg, {"hidden": torch.zeros(32)})
-
-
-def test_sparsity_helper() -> None:
-    assert sparsity(25.0, 100.0) == 0.75
-    assert sparsity(torch.tensor(50.0), 200).item() == 0.75

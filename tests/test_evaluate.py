@@ -10,12 +10,12 @@ import torch
 from conprune.cli import main
 from conprune.data.manifest import read_manifest
 from conprune.data.tokenizer import Tokenizer
-from conprune.lit.checkpoint_io import load_ctc_model
-from conprune.lit.export import compact_command
 from conprune.measure.bench import compact_vs_teacher, data_realtime_factor
 from conprune.measure.latency import dense_vs_torchaudio
 from conprune.models.config import ConformerConfig, build_config
 from conprune.report.bench_table import bench_table
+from conprune.stages.checkpoint_io import load_ctc_model
+from conprune.stages.export import compact_command
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import torch
 
 from conprune.cli import run_lightning
 from conprune.errors import ConpruneError
-from conprune.lit.export import compact_command
 from conprune.lit.finetune import FinetuneModule
 from conprune.models.package import load_model, save_model
+from conprune.stages.export import compact_command
 
 
 def test_finetune_fit_logs_distillation_and_exports_compact(tmp_path, stage_args, compact_student):

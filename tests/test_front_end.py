@@ -12,9 +12,9 @@ from conprune.data.features import GlobalCMVN, LogMel, cepstral_smoother, front_
 from conprune.data.manifest import read_manifest
 from conprune.errors import ConpruneError
 from conprune.inference.transcribe import Transcriber
-from conprune.lit.checkpoint_io import check_same_front_end
 from conprune.models.ctc import greedy_decode
 from conprune.models.package import load_model, save_model
+from conprune.stages.checkpoint_io import check_same_front_end
 
 
 def test_smoother_is_a_projection_that_keeps_the_envelope_and_drops_harmonic_ripple():
@@ -101,7 +101,7 @@ def test_transcriber_features_of_a_long_file_are_the_whole_file_features(liftere
 def test_later_stage_refuses_other_front_end_settings():
     plain_data = SimpleNamespace(front_end={"lifter": 0, "utterance_cmn": False})
     trained = {"mean": [0.0], "std": [1.0], "lifter": 20, "utterance_cmn": True}
-    with pytest.raises(ConpruneError, match=r"teacher.ckpt was trained with data.lifter=20, data.utterance_cmn=true"):
+    with pytest.raises(ConpruneError, match=r"teacher.ckpt was trained with data.front_end.lifter=20, data.front_end.utterance_cmn=true"):
         check_same_front_end(trained, plain_data, "teacher.ckpt")
     check_same_front_end(trained, SimpleNamespace(front_end={"lifter": 20, "utterance_cmn": True}), "t.ckpt")
     check_same_front_end({"mean": [0.0], "std": [1.0]}, plain_data, "old.ckpt")  # older files: plain

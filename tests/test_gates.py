@@ -8,7 +8,8 @@ import torch
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
-from conprune.pruning.gates import ConformerGates, GateConfig, config_gate_shapes, gate_group
+from conprune.models.gate_keys import gate_shapes
+from conprune.pruning.gates import ConformerGates, GateConfig, gate_group
 from conprune.pruning.hardconcrete import MIN_KEPT, HardConcrete
 
 LOG_ALPHAS = torch.tensor([-4.0, -2.0, -1.0, 0.0, 1.0, 3.0])
@@ -95,7 +96,17 @@ def test_keys_and_shapes_match_model():
     gates = ConformerGates(model)
     expected = {k: s for k, s in model.gate_shapes().items() if k != "hidden"}
     assert gates.shapes() == expected and gates.keys() == list(expected)
-    assert config_gate_shapes(model.config) == model.gate_shapes()
+    layers = model.layers  # the layout derived from the config matches the modules actually built
+    built = {"mhsa": lambda m: m.heads, "ffn1": lambda m: m.fc1.out_features,
+             "ffn2": lambda m: m.fc1.out_features, "conv": lambda m: m.dw.out_channels}
+    for key, shape in gate_shapes(model.config).items():
+        if key != "hidden":
+            layer, name = int(key.split(".")[1]), key.split(".")[2]
+            module = getattr(layers[layer], name)
+            assert module is not None and (shape == () or shape == (built[name](module),)), key
+    assert [k for k in model.gate_shapes() if k.endswith("module")] == [
+        f"layers.{i}.{n}.module" for i in range(3) for n in ("mhsa", "ffn1", "conv", "ffn2")
+        if getattr(layers[i], n) is not None]
     for values in (gates.train()(), gates.eval()(), gates.keep_probs(), gates.deterministic()):
         assert {k: tuple(v.shape) for k, v in values.items()} == expected
     full = ConformerGates(model.config, GateConfig(hidden=True))

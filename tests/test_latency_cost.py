@@ -14,9 +14,9 @@ from conprune.cli import main
 from conprune.errors import ConpruneError
 from conprune.lit.student import PrunedStudentModule
 from conprune.measure.latency_table import grid, measure_latency_table
+from conprune.models.gate_keys import gate_shapes
 from conprune.models.package import load_model
 from conprune.pruning.cost import pruned_config
-from conprune.pruning.gates import config_gate_shapes
 from conprune.pruning.latency_cost import LatencyTable, exact_latency, expected_latency, interpolate
 
 
@@ -41,7 +41,7 @@ def test_grid_and_interpolation() -> None:
 
 def test_expected_latency_matches_lookup_for_binary_gates_and_has_gradients(table) -> None:
     measured, config, _ = table
-    shapes = config_gate_shapes(config)
+    shapes = gate_shapes(config)
     generator = torch.Generator().manual_seed(0)
     masks = {k: (torch.rand(s, generator=generator) > 0.4).float() if s else torch.tensor(1.0)
              for k, s in shapes.items() if k != "hidden"}

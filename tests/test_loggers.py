@@ -2,7 +2,7 @@
 
 from jsonargparse import Namespace
 
-from conprune.lit import loggers
+from conprune import wandb_mode
 from conprune.lit.loggers import WandbLogger, drop_disabled_wandb
 
 
@@ -21,7 +21,7 @@ def test_disabled_wandb_is_dropped(monkeypatch):
 
 def test_missing_wandb_package_is_dropped(monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    monkeypatch.setattr(loggers.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(wandb_mode.importlib.util, "find_spec", lambda name: None)
     assert len(drop_disabled_wandb(_loggers())) == 1
 
 

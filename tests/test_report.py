@@ -35,7 +35,7 @@ def tree(tmp_path: Path) -> Path:
     runs = tmp_path / "runs"
     write(runs / "teacher/results.json", results(4_000_000, 0.20, [4, 4]))
     write(runs / "finetune/results.json", results(2_000_000, 0.22, [4, 1]))
-    write(runs / "sweep/magnitude-params30/results.json", results(2_800_000, 0.25, [3, 3]))
+    write(runs / "sweep/magnitude_uniform-params30/results.json", results(2_800_000, 0.25, [3, 3]))
     write(runs / "sweep/dense-kd-params30/results.json", results(2_800_000, 0.30, [4, 4]))
     write(runs / "sweep/oops/results.json", results(1, 0.9, [1, 1]))
     log_dir = runs / "prune/csv/version_0"
@@ -64,10 +64,10 @@ def test_run_names_parse():
 
 def test_discovery_skips_missing_runs(tree: Path, caplog):
     caplog.set_level(logging.INFO)
-    refs = discover_runs(tree / "runs", [f"conprune:params50={tree}/runs/sweep/magnitude-params30/results.json"])
+    refs = discover_runs(tree / "runs", [f"conprune:params50={tree}/runs/sweep/magnitude_uniform-params30/results.json"])
     assert [(r.method, r.target) for r in refs] == [("teacher", "none"), ("conprune", "params50"),
-                                                    ("dense_kd", "params30"), ("magnitude", "params30")]
-    assert refs[1].path.parent.name == "magnitude-params30"  # a later spec replaces the demo's run
+                                                    ("dense_kd", "params30"), ("magnitude_uniform", "params30")]
+    assert refs[1].path.parent.name == "magnitude_uniform-params30"  # a later spec replaces the demo's run
     assert "prune-macs" in caplog.text and "no results yet" in caplog.text
     assert "oops" in caplog.text
     only_demo = discover_runs(tree / "runs", sweep=False)
@@ -84,9 +84,9 @@ def test_table_rows(tree: Path):
     dev, test = (0.20 * 4 + 0.21 * 7) / 11, (0.22 * 10 + 0.23 * 13) / 23
     assert table[2] == (f"| teacher | none | 4.00 M | 1.00 | 0.01 G | 1.00 | {100 * dev:.1f} % | {100 * test:.1f} % "
                         f"| – | – | – | teacher |")
-    assert table[3] == (f"| magnitude | params30 | 2.80 M | 0.70 | 0.01 G | – | {100 * (dev + 0.05):.1f} % "
-                        f"| {100 * (test + 0.05):.1f} % | – | – | 0 | sweep/magnitude-params30 |")
-    assert table[4].startswith("| dense_kd | params30 | 2.80 M | 0.70 |")
+    assert table[3].startswith("| dense_kd | params30 | 2.80 M | 0.70 |")  # the dense baselines come first
+    assert table[4] == (f"| magnitude_uniform | params30 | 2.80 M | 0.70 | 0.01 G | – | {100 * (dev + 0.05):.1f} % "
+                        f"| {100 * (test + 0.05):.1f} % | – | – | 0 | sweep/magnitude_uniform-params30 |")
     assert table[5].startswith("| conprune | params50 | 2.00 M | 0.50 | 0.01 G | 0.60 |")
 
 
@@ -97,7 +97,7 @@ def test_report_writes_plots_markdown_and_readme(tree: Path):
     rows = collect(tree / "runs", [], tree / "data", tree / "bench.json")
     curves = collect_curves(tree / "runs")
     assert list(curves) == ["prune"] and curves["prune"]["lagrangian/lambda1"] == [(9, 0.1), (19, 0.3)]
-    assert list(kept_maps(rows)) == ["conprune params50", "magnitude params30"]
+    assert list(kept_maps(rows)) == ["conprune params50", "magnitude_uniform params30"]
     assert training_steps(tree / "runs") == {"prune": 20}
     readme = tree / "README.md"
     readme.write_text("# x\n<!-- report:begin -->\nold\n<!-- report:end -->\ntail\n")

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from conprune.cli import run_lightning
-from conprune.lit.export import compact_checkpoint
 from conprune.models.config import ConformerConfig
 from conprune.pruning.cost import count_params, pruned_config
 from conprune.pruning.gates import ConformerGates
 from conprune.pruning.snap import snap_offset
+from conprune.stages.export import compact_checkpoint
 
 CONFIG = ConformerConfig.uniform(d_model=32, num_layers=3, heads=4, head_dim=8, ffn_dim=64, conv_channels=48,
                                  vocab_size=11, conv_kernel=5, subsampling_channels=8)

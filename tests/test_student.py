@@ -7,8 +7,8 @@ import torch
 
 from conprune.cli import run_lightning
 from conprune.errors import ConpruneError
-from conprune.lit.checkpoint_io import save_ctc_checkpoint
 from conprune.lit.student import PrunedStudentModule
+from conprune.stages.checkpoint_io import save_ctc_checkpoint
 
 
 def test_prune_fit_logs_sparsity_and_lambda(tmp_path, stage_args):
@@ -63,7 +63,7 @@ def test_gradients_reach_log_alpha_from_task_and_lagrangian(teacher_ckpt):
 
 
 def test_step_ratio_reports_both_steps(teacher_ckpt):
-    from conprune.measure.step_ratio import step_ratio
+    from conprune.lit.step_ratio import step_ratio
 
     result = step_ratio(str(teacher_ckpt), batch_size=2, frames=120, repeats=1)
     assert result["teacher_step_s"] > 0 and result["prune_step_s"] > 0

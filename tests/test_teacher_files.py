@@ -16,11 +16,11 @@ import torch
 
 from conprune.data.fingerprint import audio_md5, compare_fingerprints, corpus_fingerprint, split_fingerprint
 from conprune.errors import ConpruneError
-from conprune.lit.checkpoint_io import load_ctc_model
 from conprune.lit.student import PrunedStudentModule
 from conprune.measure.evaluate import evaluate
 from conprune.models.package import load_model, read_package, save_model
 from conprune.report.model_card import REQUIRED, build_card, card_markdown
+from conprune.stages.checkpoint_io import load_ctc_model
 
 
 def _shipped(tmp_path: Path, dm, model, meta: dict | None = None) -> Path:

@@ -38,6 +38,7 @@ from conprune.commands.report import (
     voices,
     voices_args,
 )
+from conprune.commands.run_steps import stage, stage_args
 from conprune.commands.ship import ship_teacher, ship_teacher_args
 from conprune.commands.sweep import sweep, sweep_args
 
@@ -66,6 +67,8 @@ __all__ = [
     "report_args",
     "ship_teacher",
     "ship_teacher_args",
+    "stage",
+    "stage_args",
     "step_ratio",
     "step_ratio_args",
     "sweep",

@@ -39,12 +39,14 @@ def evaluate(args: argparse.Namespace) -> None:
 
 
 def bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", nargs="?", default="ratios", choices=["ratios", "deploy", "long-audio", "latency-table", "latency-target"],
+    p.add_argument("what", nargs="?", default="ratios",
+                   choices=["ratios", "deploy", "long-audio", "latency-table", "latency-target", "matched-target"],
                    help="ratios: side-by-side speed ratios (default); deploy: ONNX Runtime fp32/int8 latency, "
                    "parity and WER of the -50 %% params student; long-audio: windowed transcription cost; "
                    "latency-table: the time of each prunable structure by kept size, for `target.metric: latency`; "
                    "latency-target: where latency-targeted students landed, and the WER at the params-50 "
-                   "student's latency. deploy, long-audio and latency-target add their numbers to --out; ratios "
+                   "student's latency; matched-target: print the sweep target at the params-50 student's "
+                   "measured latency in --out (e.g. latency43). deploy, long-audio and latency-target add their numbers to --out; ratios "
                    "rewrites it")
     p.add_argument("--teacher", default="runs/teacher/checkpoints/best.ckpt")
     p.add_argument("--params50", default="runs/prune/model.pt", help="the -50 %% params student (deploy, long-audio)")
@@ -54,6 +56,9 @@ def bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--matched", help="latency-target: the student aimed at the params-50 student's measured "
                    "latency (its model.pt; predictions/ beside it)")
     p.add_argument("--latency-table", help="latency-target: the table the students were pruned with")
+    p.add_argument("--runs", type=Path, help="latency-target: take the three students from the sweep under RUNS "
+                   "(conprune-params50, conprune-latency<target>, conprune-<matched-target>) instead of "
+                   "--params50/--latency/--matched")
     p.add_argument("--data-root", default="data/synth")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
@@ -69,8 +74,8 @@ def bench(args: argparse.Namespace) -> None:
     from conprune.io_atomic import atomic_write_text
 
     if args.what == "latency-table":
-        from conprune.lit.checkpoint_io import load_ctc_model
         from conprune.measure.latency_table import measure_latency_table
+        from conprune.stages.checkpoint_io import load_ctc_model
 
         out = Path(args.out or f"bench/latency_table_{args.device}_t{args.threads}_b{args.batch}.json")
         _writable(out, "bench --out directory")
@@ -81,6 +86,11 @@ def bench(args: argparse.Namespace) -> None:
     from conprune.report.bench_table import bench_table
 
     out = Path(args.out or ("bench/results.json" if args.device == "cpu" else f"bench/results-{args.device}.json"))
+    if args.what == "matched-target":
+        from conprune.measure.latency_target import matched_target
+
+        print(matched_target(out))
+        return
     _writable(out, "bench --out directory")
     if args.what == "deploy":
         from conprune.measure.deploy_bench import deploy_bench
@@ -92,25 +102,35 @@ def bench(args: argparse.Namespace) -> None:
 
         numbers = long_audio_bench(args.params50, args.data_root, out.parent / "long_audio", args.threads)
     elif args.what == "latency-target":
-        numbers = _latency_target(args)
+        numbers = _latency_target(args, out)
     else:
+        from conprune.lit.step_ratio import prune_step_ratio
         from conprune.measure.bench import run_bench
 
         numbers = run_bench(args.teacher, args.params50, args.macs50, args.data_root, args.device, args.threads,
-                            repeats=args.repeats, bf16=args.bf16)
+                            repeats=args.repeats, bf16=args.bf16, step_ratio=prune_step_ratio)
     results = {**(json.loads(out.read_text()) if out.is_file() and args.what != "ratios" else {}), **numbers}
     atomic_write_text(out, json.dumps(results, indent=1) + "\n", "bench results")
     print(bench_table(results))
 
 
-def _latency_target(args: argparse.Namespace) -> dict:
+def _latency_target(args: argparse.Namespace, out: Path) -> dict:
     """`latency_target_error`: |measured ratio − target| ÷ target of the student aimed at
     --latency-target; `wer_at_equal_latency_delta`: the pooled test WER of the student aimed at the
     params-50 student's latency minus the params-50 student's, with the paired-bootstrap CI."""
     from conprune.errors import ConpruneError
-    from conprune.measure.latency_target import measured_latency_ratios, predicted_latency_ratios
+    from conprune.measure.latency_target import (
+        matched_target,
+        measured_latency_ratios,
+        predicted_latency_ratios,
+    )
     from conprune.report.significance import compare_runs
 
+    if args.runs:
+        sweep = args.runs / "sweep"
+        args.params50, args.latency, args.matched = (
+            str(sweep / f"conprune-{name}" / "model.pt")
+            for name in ("params50", f"latency{round(100 * args.latency_target)}", matched_target(out)))
     students = {"params50": args.params50, "latency": args.latency, "matched": args.matched}
     missing = [f"--{k} {v}" for k, v in students.items() if not v or not Path(v).is_file()]
     if missing:
@@ -138,6 +158,6 @@ def step_ratio_args(p: argparse.ArgumentParser) -> None:
 
 
 def step_ratio(args: argparse.Namespace) -> None:
-    from conprune.measure.step_ratio import step_ratio as measure
+    from conprune.lit.step_ratio import step_ratio as measure
 
     print(json.dumps(measure(args.teacher_ckpt, args.batch_size, args.frames, args.repeats), indent=2))

@@ -15,28 +15,29 @@ def compact_args(p: argparse.ArgumentParser) -> None:
 
 
 def compact(args: argparse.Namespace) -> None:
-    from conprune.lit.export import compact_command
+    from conprune.stages.export import compact_command
 
     _writable(args.out, "compact --out directory")
     print(json.dumps(compact_command(args.ckpt, args.out), indent=1))
 
 
 def baseline_args(p: argparse.ArgumentParser) -> None:
-    from conprune.lit.baseline_export import METHODS
+    from conprune.pruning.cost_model import ANALYTIC_METRICS
+    from conprune.stages.methods import CUTS
 
-    p.add_argument("--method", required=True, choices=list(METHODS),
+    p.add_argument("--method", required=True, choices=list(CUTS),
                    help="*_shapes: a student's per-layer shapes (--shapes-from); *_uniform, magnitude_global: "
                    "their own allocation (--target); dense: a dense model of the student's size")
     p.add_argument("--teacher", required=True, help="teacher checkpoint or model file to cut")
     p.add_argument("--shapes-from", help="compact student whose per-layer shapes (or size, for dense) to copy")
     p.add_argument("--target", type=float, help="fraction of --metric to remove, for the methods that allocate")
-    p.add_argument("--metric", default="params", choices=["params", "macs"])
+    p.add_argument("--metric", default="params", choices=list(ANALYTIC_METRICS))
     p.add_argument("--out", required=True, help="model file to write")
     p.add_argument("--seed", type=int, default=0)
 
 
 def baseline(args: argparse.Namespace) -> None:
-    from conprune.lit.baseline_export import baseline_command
+    from conprune.stages.baseline_export import baseline_command
 
     _writable(args.out, "baseline --out directory")
     summary = baseline_command(args.teacher, args.method, args.out, shapes_from=args.shapes_from,

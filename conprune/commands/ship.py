@@ -39,11 +39,11 @@ def ship_teacher_args(p: argparse.ArgumentParser) -> None:
 
 
 def ship_teacher(args: argparse.Namespace) -> None:
-    from conprune.lit.checkpoint_io import load_ctc_model
     from conprune.measure.evaluate import evaluate, load_for_eval
     from conprune.models.package import save_model
     from conprune.report.model_card import build_card, write_card
     from conprune.report.voices import wer_table
+    from conprune.stages.checkpoint_io import load_ctc_model
 
     out = args.out or Path("pretrained") / args.name
     writable(out / "card.json", "ship-teacher --out directory")
@@ -86,7 +86,7 @@ def _training(run: Path, command: str) -> dict:
 
 def _step_cost(model_file: Path) -> dict:
     """The prune-stage step with the shipped teacher, against the previous demo teacher's step."""
-    from conprune.measure.step_ratio import step_ratio
+    from conprune.lit.step_ratio import step_ratio
     from conprune.models.config import build_config
 
     reference = build_config(REFERENCE["preset"], 65, REFERENCE["overrides"])

@@ -20,19 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from conprune.commands.run_steps import stamp_done
 from conprune.errors import ConpruneError
 
 
 class SweepStep(Protocol):
     argv: list[str]
     done: Path
-
-
-def stamp_done(step: SweepStep, seconds: float) -> None:
-    """Mark a finished fit: a fit has no single output file, so its `DONE` stamp (with the wall
-    time) is what a rerun sees; other steps are done once their output file exists."""
-    if step.done.name == "DONE":
-        step.done.write_text(f"fit wall time: {seconds:.0f} s\n")
 
 
 def slot_settings(slot: int, jobs: int, cores: Sequence[int], gpus: int) -> tuple[dict[str, str], set[int] | None]:

@@ -23,12 +23,12 @@ import torch
 from torchmetrics.functional.text import word_error_rate
 
 from conprune.data.fingerprint import check_fingerprint, compare_fingerprints
-from conprune.lit.checkpoint_io import check_same_front_end, check_same_tokenizer, load_ctc_model
 from conprune.lit.ctc_module import CtcModule, ctc_loss, global_mean_denominator
-from conprune.lit.settings import DistillConfig
 from conprune.models.conformer import ConformerCTC, ModelOutput
 from conprune.models.ctc import greedy_decode
 from conprune.pruning.distill import LayerDistiller, default_layer_map, posterior_kd_loss
+from conprune.stages.checkpoint_io import check_same_front_end, check_same_tokenizer, load_ctc_model
+from conprune.stages.settings import DistillConfig
 
 log = logging.getLogger(__name__)
 

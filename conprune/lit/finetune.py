@@ -12,11 +12,12 @@ from __future__ import annotations
 import torch
 
 from conprune.errors import ConpruneError
-from conprune.lit.checkpoint_io import check_same_tokenizer
 from conprune.lit.distillation import DistillationModule
 from conprune.lit.optim import adamw_with_schedule, decay_split
-from conprune.lit.settings import DistillConfig, OptimConfig, coerce, plain
 from conprune.models.package import load_model
+from conprune.settings_base import plain
+from conprune.stages.checkpoint_io import check_same_tokenizer
+from conprune.stages.settings import DistillConfig, OptimConfig, coerce
 
 FINETUNE_OPTIM, DISTILL = OptimConfig(lr=3e-4, warmup_steps=50), DistillConfig()
 

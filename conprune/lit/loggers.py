@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 from typing import Any
 
 from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 
+from conprune.wandb_mode import wandb_enabled
+
 log = logging.getLogger(__name__)
-
-
-def wandb_enabled() -> bool:
-    """False when W&B is switched off (WANDB_MODE=disabled) or its package is missing."""
-    return os.environ.get("WANDB_MODE") != "disabled" and importlib.util.find_spec("wandb") is not None
 
 
 class WandbLogger(_LightningWandbLogger):

@@ -6,7 +6,7 @@ DDP never sees it) and student, and minimises layer + posterior distillation (+ 
 plus the Lagrangian penalty that drives the expected sparsity ŝ to the target t(step) owned by
 the `SparsityRamp` callback. Sparsity is measured against the teacher's total parameters or
 MACs (`target.metric`). Validation decodes with the deterministic gates and logs
-`val/wer_at_target`: the WER when the deterministic sparsity is within `sparsity_tolerance` of
+`val/wer_at_target`: the WER when the deterministic sparsity is within `target.tolerance` of
 the final target, else 1 + the gap, so checkpoint selection only considers models at the target.
 """
 
@@ -21,23 +21,19 @@ from torch import nn
 from conprune.errors import ConpruneError
 from conprune.lit.distillation import DistillationModule
 from conprune.lit.optim import adamw_with_schedule, decay_split
-from conprune.lit.settings import DistillConfig, LagrangianConfig, OptimConfig, TargetConfig, coerce, plain
-from conprune.pruning.cost import (
-    count_cost,
-    expected_macs,
-    expected_params,
-    pruned_config,
-    ref_frames,
-)
-from conprune.pruning.gates import ConformerGates, GateConfig, config_gate_shapes
+from conprune.models.gate_keys import gate_shapes
+from conprune.pruning.cost import pruned_config
+from conprune.pruning.cost_model import CostModel
+from conprune.pruning.gates import ConformerGates, GateConfig
 from conprune.pruning.lagrangian import LagrangianController, check_target
-from conprune.pruning.latency_cost import LatencyTable, exact_latency, expected_latency
 from conprune.pruning.snap import snap_offset
 from conprune.pruning.structure_targets import check_structure_targets, removed_fraction
+from conprune.settings_base import plain
+from conprune.stages.settings import DistillConfig, LagrangianConfig, OptimConfig, TargetConfig, coerce
 
 LAMBDA_OPTIMIZERS = ("sgd", "adam", "fixed")
-METRICS = ("params", "macs", "latency")
-TARGET, DISTILL, OPTIM, LAGRANGIAN = TargetConfig(), DistillConfig(), OptimConfig(), LagrangianConfig()
+TARGET, GATES, DISTILL, OPTIM, LAGRANGIAN = (TargetConfig(), GateConfig(), DistillConfig(), OptimConfig(),
+                                             LagrangianConfig())
 
 
 class PrunedStudentModule(DistillationModule):
@@ -48,7 +44,7 @@ class PrunedStudentModule(DistillationModule):
         vocab_size: linked from `data.num_pieces + 1`; must match the teacher's (None: take the teacher's).
         target: what to remove and how it is measured (`TargetConfig`: sparsity, metric,
             ref_seconds, tolerance, per-structure targets).
-        gates: GateConfig fields (which structure groups are prunable, their initial keep-probs).
+        gates: which structure groups are prunable and how their gates start (`GateConfig`).
         distill: the distillation objective (`DistillConfig`), shared with the finetune stage.
         optim: AdamW and the schedule of the student's weights (`OptimConfig`).
         lagrangian: the multipliers' and the gates' optimisation (`LagrangianConfig`).
@@ -56,16 +52,17 @@ class PrunedStudentModule(DistillationModule):
     """
 
     def __init__(self, teacher_ckpt: str, vocab_size: int | None = None,
-                 target: TargetConfig = TARGET, gates: dict | None = None, distill: DistillConfig = DISTILL,
+                 target: TargetConfig = TARGET, gates: GateConfig = GATES, distill: DistillConfig = DISTILL,
                  optim: OptimConfig = OPTIM, lagrangian: LagrangianConfig = LAGRANGIAN,
                  compile: bool = False) -> None:
         super().__init__()
         self.target = coerce(TargetConfig, target, "target")
+        self.gate_config = coerce(GateConfig, gates, "gates")
         self.distill_config = coerce(DistillConfig, distill, "distill")
         self.optim = coerce(OptimConfig, optim, "optim")
         self.lagrangian_config = coerce(LagrangianConfig, lagrangian, "lagrangian")
         self.save_plain_hyperparameters({"teacher_ckpt": teacher_ckpt, "vocab_size": vocab_size,
-                                         "target": plain(self.target), "gates": gates,
+                                         "target": plain(self.target), "gates": plain(self.gate_config),
                                          "distill": plain(self.distill_config), "optim": plain(self.optim),
                                          "lagrangian": plain(self.lagrangian_config), "compile": compile})
         check_target(self.target.sparsity)
@@ -76,12 +73,11 @@ class PrunedStudentModule(DistillationModule):
         if self.lagrangian_config.lambda_optimizer not in LAMBDA_OPTIMIZERS:
             raise ConpruneError(f"lagrangian.lambda_optimizer must be one of {LAMBDA_OPTIMIZERS}, "
                                 f"got {self.lagrangian_config.lambda_optimizer!r}")
-        if self.target.metric not in METRICS:
-            raise ConpruneError(f"target.metric must be one of {METRICS}, got {self.target.metric!r}")
+        self.cost = CostModel.from_target(self.target.metric, self.target.ref_seconds, self.target.latency_table)
         teacher = self.load_teacher(teacher_ckpt, vocab_size)
         self.config = teacher.config
         self.model = copy.deepcopy(teacher).train().requires_grad_(True)
-        self.gates = ConformerGates(self.model, GateConfig.from_dict(gates))
+        self.gates = ConformerGates(self.model, self.gate_config)
         self.build_distiller(self.distill_config, self.config.d_model, self.config.num_layers)
         rho, fixed = self.lagrangian_config.penalty_rho, self.lagrangian_config.lambda_optimizer == "fixed"
         weight = self.lagrangian_config.l0_weight if fixed else None
@@ -89,17 +85,10 @@ class PrunedStudentModule(DistillationModule):
         self.structure_targets = check_structure_targets(self.target.structures)
         self.structure_lagrangians = nn.ModuleDict(
             {group: LagrangianController(0.0 if fixed else rho, weight) for group in self.structure_targets})
-        self.dense_units = {key: shape[0] for key, shape in config_gate_shapes(self.config).items()
+        self.dense_units = {key: shape[0] for key, shape in gate_shapes(self.config).items()
                             if len(shape) == 1 and key != "hidden"}
-        self.frames = ref_frames(self.target.ref_seconds)
-        self.latency_table = None
-        if self.target.metric == "latency":
-            if not self.target.latency_table:
-                raise ConpruneError("target.metric latency needs target.latency_table: measure one with "
-                                    "`conprune bench latency-table`")
-            self.latency_table = LatencyTable.load(self.target.latency_table)
-            self.latency_table.check_fits(self.config, "target.latency_table")
-        self.total_cost = float(self.exact_cost(self.config))
+        self.cost.check_fits(self.config)
+        self.total_cost = self.cost.exact(self.config)
         self.sparsity_target = 0.0
 
     @property
@@ -108,26 +97,15 @@ class PrunedStudentModule(DistillationModule):
         return self.target.sparsity if self.target.train_sparsity is None else self.target.train_sparsity
 
     # -- cost ----------------------------------------------------------------------------
-    def exact_cost(self, config) -> float:
-        if self.latency_table is not None:
-            return exact_latency(config, self.latency_table)
-        return float(count_cost(config, self.target.metric, self.frames))
-
     def expected_sparsity(self) -> torch.Tensor:
-        keep = self.gates.keep_probs()
-        if self.target.metric == "params":
-            cost = expected_params(self.config, keep)
-        elif self.target.metric == "macs":
-            cost = expected_macs(self.config, keep, self.frames)
-        else:
-            cost = expected_latency(self.config, keep, self.latency_table).to(self.device, torch.float32)
-        return 1.0 - cost / self.total_cost
+        """ŝ: the expected fraction of the dense cost removed, differentiable in the gates' log α."""
+        return 1.0 - self.cost.expected(self.config, self.gates.keep_probs()) / self.total_cost
 
     @torch.no_grad()
     def sparsity_of(self, gates: Mapping[str, torch.Tensor]) -> float:
         """Exact sparsity of the model that deterministic gate values cut."""
         masks = {k: (v > 0).float() for k, v in gates.items()}
-        return 1.0 - self.exact_cost(pruned_config(self.config, masks)) / self.total_cost
+        return 1.0 - self.cost.exact(pruned_config(self.config, masks)) / self.total_cost
 
     def deterministic_sparsity(self) -> float:
         return self.sparsity_of(self.gates.deterministic())

@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 
 from conprune.errors import ConpruneError
-from conprune.lit.checkpoint_io import conprune_extra
 from conprune.lit.ctc_module import CtcModule, ctc_loss
 from conprune.lit.optim import adamw_with_schedule, decay_split
-from conprune.lit.settings import OptimConfig, coerce, plain
 from conprune.models.config import build_config
 from conprune.models.conformer import ConformerCTC
+from conprune.settings_base import plain
+from conprune.stages.checkpoint_io import conprune_extra
+from conprune.stages.settings import OptimConfig, coerce
 
 # From scratch: a higher peak LR and a longer warm-up than the distillation stages.
 TEACHER_OPTIM = OptimConfig(lr=2e-3, warmup_steps=500, min_lr_ratio=0.02)

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -21,11 +22,11 @@ from conprune.data.dataset import AsrDataset
 from conprune.data.features import NUM_MELS, FrequencyWarp, GlobalCMVN, SpecAugment
 from conprune.data.manifest import read_manifest
 from conprune.data.tokenizer import Tokenizer
-from conprune.lit.checkpoint_io import load_ctc_model
 from conprune.measure.latency import dense_vs_torchaudio, example_batch, model_call, side_by_side
 from conprune.models.config import preset
 from conprune.models.package import load_model
 from conprune.pruning.cost import count_macs, count_params, ref_frames
+from conprune.stages.checkpoint_io import load_ctc_model
 
 KEYS = ("latency_ratio_params50", "latency_ratio_macs50", "mac_ratio_params50", "mac_ratio_macs50",
         "params_sparsity_params50", "macs_sparsity_macs50", "dense_vs_torchaudio_ratio", "prune_step_ratio",
@@ -74,7 +75,11 @@ def data_realtime_factor(root: str, tokenizer: Tokenizer, split: str = "train-cl
 
 
 def run_bench(teacher: str, params50: str, macs50: str, data_root: str, device: str = "cpu",
-              threads: int = 1, seconds: float = 10.0, repeats: int = 20, bf16: bool = False) -> dict:
+              threads: int = 1, seconds: float = 10.0, repeats: int = 20, bf16: bool = False,
+              step_ratio: Callable[[str, str], float] | None = None) -> dict:
+    """Every ratio of the module docstring. `step_ratio(teacher, device)` times the prune-stage
+    training step against the teacher's; it is passed in because that step is a LightningModule's
+    (`conprune.lit.step_ratio`), which this plain-torch layer does not import. None leaves it out."""
     torch.set_num_threads(threads)
     dtype = torch.bfloat16 if bf16 else torch.float32
     results: dict = {"machine": machine(device), "date": dt.date.today().isoformat(), "device": device,
@@ -94,9 +99,8 @@ def run_bench(teacher: str, params50: str, macs50: str, data_root: str, device: 
     results.update(dense_vs_torchaudio(preset("demo", 65, pos_enc="none"), seconds, 1, repeats, device))
     rope = dense_vs_torchaudio(preset("demo", 65), seconds, 1, repeats, device)
     results["dense_rope_vs_torchaudio_ratio"] = rope["dense_vs_torchaudio_ratio"]
-    from conprune.measure.step_ratio import step_ratio
-
-    results["prune_step_ratio"] = step_ratio(teacher, device=device)["prune_step_ratio"]
+    if step_ratio is not None:
+        results["prune_step_ratio"] = step_ratio(teacher, device)
     # the teacher's own tokenizer: a corpus pruned from a shipped teacher has none of its own
     tokenizer = Tokenizer(model_proto=load_ctc_model(teacher)[1]["tokenizer"])
     results["data_realtime_factor"] = data_realtime_factor(data_root, tokenizer)

@@ -19,11 +19,11 @@ from conprune.data import layout
 from conprune.data.manifest import read_manifest
 from conprune.inference.onnx_model import OnnxCTC, export_onnx
 from conprune.inference.quantize import MODES, calibration_batches, quantize_onnx
-from conprune.lit.checkpoint_io import load_ctc_model
 from conprune.measure.evaluate import evaluate
 from conprune.measure.latency import example_batch, model_call, side_by_side
 from conprune.measure.parity import onnx_parity
 from conprune.models.package import load_model
+from conprune.stages.checkpoint_io import load_ctc_model
 
 log = logging.getLogger(__name__)
 TEST = ("test-clean", "test-other")

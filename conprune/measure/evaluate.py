@@ -43,7 +43,7 @@ def load_for_eval(model_path: str | None = None, ckpt: str | None = None) -> tup
     checkpoint compacted on the fly (nothing kept on disk)."""
     if model_path:
         return load_any(model_path)
-    from conprune.lit.export import compact_command
+    from conprune.stages.export import compact_command
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "model.pt"

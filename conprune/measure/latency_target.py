@@ -8,14 +8,16 @@ reported as a ratio to the teacher's, next to what the table predicts for its sh
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
-from conprune.lit.checkpoint_io import load_ctc_model
+from conprune.errors import ConpruneError
 from conprune.measure.latency import example_batch, model_call, side_by_side
 from conprune.models.package import load_model
 from conprune.pruning.latency_cost import LatencyTable, exact_latency
+from conprune.stages.checkpoint_io import load_ctc_model
 
 
 def measured_latency_ratios(teacher: str, students: dict[str, str], seconds: float = 10.0, repeats: int = 20,
@@ -38,3 +40,16 @@ def predicted_latency_ratios(teacher: str, students: dict[str, str], table_path:
     table = LatencyTable.load(table_path)
     dense = exact_latency(load_ctc_model(teacher)[0].config, table)
     return {name: exact_latency(load_model(path)[0].config, table) / dense for name, path in students.items()}
+
+
+def matched_target(bench_json: str | Path) -> str:
+    """The sweep target at the params-50 student's measured latency, e.g. `latency43` for a ratio of
+    0.57 in `make bench`'s results: a latency-targeted student of that name costs what the params-50
+    one costs on this device, so their WERs compare at equal latency."""
+    try:
+        ratio = json.loads(Path(bench_json).read_text()).get("latency_ratio_params50")
+    except (OSError, ValueError) as exc:
+        raise ConpruneError(f"cannot read {bench_json} ({exc}): run `make bench` first") from None
+    if not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
+        raise ConpruneError(f"{bench_json} has no latency_ratio_params50 in (0, 1): run `make bench` first")
+    return f"latency{100 - round(100 * ratio)}"

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
+from conprune.models.gate_keys import gate_shapes
 from conprune.models.positions import rope_tables, rotate, sinusoid
 from conprune.models.subsampling import Subsampling, output_lengths
 
@@ -257,17 +258,7 @@ class ConformerCTC(nn.Module):
 
     def gate_shapes(self) -> dict[str, tuple[int, ...]]:
         """Every gate key this model accepts and its shape; () is a scalar (shape [1] also accepted)."""
-        shapes: dict[str, tuple[int, ...]] = {"hidden": (self.config.d_model,)}
-        for i, layer in enumerate(self.layers):
-            counts = {"mhsa": ("heads", layer.mhsa and layer.mhsa.heads),
-                      "ffn1": ("units", layer.ffn1 and layer.ffn1.fc1.out_features),
-                      "conv": ("channels", layer.conv and layer.conv.dw.out_channels),
-                      "ffn2": ("units", layer.ffn2 and layer.ffn2.fc1.out_features)}
-            for name, (unit, count) in counts.items():
-                if count:
-                    shapes[f"layers.{i}.{name}.{unit}"] = (count,)
-                    shapes[f"layers.{i}.{name}.module"] = ()
-        return shapes
+        return gate_shapes(self.config)
 
     def _checked(self, gates: Mapping[str, Tensor] | None) -> Mapping[str, Tensor]:
         if not gates:

@@ -17,35 +17,26 @@ from torch import Tensor
 
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
-from conprune.pruning.cost import count_cost, pruned_config, unit_costs
-from conprune.pruning.gates import config_gate_shapes
+from conprune.models.gate_keys import gate_shapes, module_key_of
+from conprune.pruning.cost_model import CostModel
 
 TOLERANCE = 0.01  # |reached − target| sparsity, the same for every method compared
-
-
-def reached_sparsity(config: ConformerConfig, kept: Mapping[str, int], metric: str, frames: int) -> float:
-    """The exact sparsity of `config` cut to `kept` counts."""
-    shapes = config_gate_shapes(config)
-    masks = {k: (torch.arange(shapes[k][0]) < n).float() if shapes[k] else torch.tensor(float(n))
-             for k, n in kept.items()}
-    total = count_cost(config, metric, frames)
-    return 1.0 - count_cost(pruned_config(config, masks), metric, frames) / total
 
 
 def uniform_kept(config: ConformerConfig, ratio: float, head_ratio: float | None = None) -> dict[str, int]:
     """round(ratio × units) of every unit group in every layer (heads: `head_ratio`, default the
     same); a module with none left is removed."""
     kept: dict[str, int] = {}
-    for key, shape in config_gate_shapes(config).items():
+    for key, shape in gate_shapes(config).items():
         if key == "hidden" or not shape:
             continue
         share = head_ratio if key.endswith("heads") and head_ratio is not None else ratio
         kept[key] = round(share * shape[0])
-        kept[key.rsplit(".", 1)[0] + ".module"] = int(kept[key] > 0)
+        kept[module_key_of(key)] = int(kept[key] > 0)
     return kept
 
 
-def _bisect(config: ConformerConfig, target: float, metric: str, frames: int,
+def _bisect(config: ConformerConfig, target: float, cost: CostModel,
             head_ratio: float | None) -> tuple[float, float, dict[str, int]]:
     """(|reached − target|, ratio, kept) closest to `target` over the keep ratio (sparsity falls as
     the ratio grows)."""
@@ -54,13 +45,13 @@ def _bisect(config: ConformerConfig, target: float, metric: str, frames: int,
     for _ in range(40):
         mid = (lo + hi) / 2
         kept = uniform_kept(config, mid, head_ratio)
-        reached = reached_sparsity(config, kept, metric, frames)
+        reached = cost.sparsity_of_kept(config, kept)
         best = min(best, (abs(reached - target), mid, kept), key=lambda b: b[0])
         lo, hi = (mid, hi) if reached > target else (lo, mid)
     return best
 
 
-def solve_uniform(config: ConformerConfig, target: float, metric: str, frames: int,
+def solve_uniform(config: ConformerConfig, target: float, cost: CostModel,
                   tolerance: float = TOLERANCE) -> tuple[float, dict[str, int]]:
     """(keep ratio, kept counts) of one keep ratio for every layer and structure, closest to `target`.
 
@@ -69,11 +60,11 @@ def solve_uniform(config: ConformerConfig, target: float, metric: str, frames: i
     rounded count of that ratio and FFN units and conv channels (fine-grained) share a second
     ratio solved with the heads fixed. Refuses a target that still cannot be reached.
     """
-    gap, ratio, kept = _bisect(config, target, metric, frames, None)
+    gap, ratio, kept = _bisect(config, target, cost, None)
     if gap > tolerance:
-        gap, ratio, kept = _bisect(config, target, metric, frames, ratio)
+        gap, ratio, kept = _bisect(config, target, cost, ratio)
     if gap > tolerance:
-        raise ConpruneError(f"target {target:.2f} of {metric}: no uniform keep ratio lands within {tolerance:.0%} "
+        raise ConpruneError(f"target {target:.2f} of {cost.metric}: no uniform keep ratio lands within {tolerance:.0%} "
                             f"(closest {target + gap:.3f} or {target - gap:.3f}); the unprunable front "
                             f"end and head may cap what can be removed")
     return ratio, kept
@@ -83,8 +74,8 @@ def _group(key: str) -> str:
     return key.rsplit(".", 1)[1]  # heads | units | channels
 
 
-def global_kept(config: ConformerConfig, scores: Mapping[str, Tensor], target: float, metric: str,
-                frames: int, tolerance: float = TOLERANCE) -> dict[str, int]:
+def global_kept(config: ConformerConfig, scores: Mapping[str, Tensor], target: float, cost: CostModel,
+                tolerance: float = TOLERANCE) -> dict[str, int]:
     """Remove the units with the lowest normalised score, model-wide, until `target` is reached.
 
     A unit's score is divided by the mean score of its type (heads, FFN units, conv channels).
@@ -93,27 +84,27 @@ def global_kept(config: ConformerConfig, scores: Mapping[str, Tensor], target: f
     The units dropped within a layer are always its lowest-scoring ones, so
     `baseline_gates(..., "magnitude")` with the returned counts cuts exactly the units chosen here.
     """
-    shapes = config_gate_shapes(config)
+    shapes = gate_shapes(config)
     keys = [k for k, s in shapes.items() if s and k != "hidden"]
     groups = {g: torch.cat([scores[k] for k in keys if _group(k) == g]).mean() for g in {_group(k) for k in keys}}
     ranked = sorted((float(scores[k][i] / groups[_group(k)]), k, i) for k in keys for i in range(shapes[k][0]))
-    costs = unit_costs(config, metric, frames)
-    total = float(count_cost(config, metric, frames))
+    costs = cost.unit_costs(config)
+    total = cost.exact(config)
     kept = {k: shapes[k][0] for k in keys}
     removed = 0.0
     for _, key, _ in ranked:
         if removed / total >= target:
             break
         fixed, per_unit = costs[key.split(".")[2]]
-        cost = per_unit + (fixed if kept[key] == 1 else 0.0)
-        if (removed + cost) / total > target + tolerance:
+        unit = per_unit + (fixed if kept[key] == 1 else 0.0)
+        if (removed + unit) / total > target + tolerance:
             continue  # a unit too large to remove without overshooting: keep it, try smaller ones
         kept[key] -= 1
-        removed += cost
-    out = {**kept, **{k.rsplit(".", 1)[0] + ".module": int(n > 0) for k, n in kept.items()}}
-    reached = reached_sparsity(config, out, metric, frames)
+        removed += unit
+    out = {**kept, **{module_key_of(k): int(n > 0) for k, n in kept.items()}}
+    reached = cost.sparsity_of_kept(config, out)
     if abs(reached - target) > tolerance:
-        raise ConpruneError(f"global ranking reached {reached:.3f} of {metric}, not {target:.2f} within "
+        raise ConpruneError(f"global ranking reached {reached:.3f} of {cost.metric}, not {target:.2f} within "
                             f"{tolerance:.0%}")
     return out
 

@@ -17,8 +17,8 @@ from torch import Tensor
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
-from conprune.pruning.cost import MODULES
-from conprune.pruning.gates import config_gate_shapes
+from conprune.models.gate_keys import MODULES, gate_shapes, module_key, unit_key
+from conprune.pruning.cost_model import CostModel
 
 METHODS = ("magnitude", "random")
 
@@ -112,28 +112,27 @@ def kept_from_config(dense: ConformerConfig, small: ConformerConfig) -> dict[str
         if a != b:
             raise ConpruneError(f"shape source has {field}={b} but the dense model has {field}={a}: "
                                 "it was not pruned from this teacher")
-    shapes = config_gate_shapes(dense)
+    shapes = gate_shapes(dense)
     kept: dict[str, int] = {}
     for i in range(dense.num_layers):
-        for name, (field, unit) in MODULES.items():
+        for name, (field, _) in MODULES.items():
             full, count = getattr(dense, field)[i], getattr(small, field)[i]
             if count > full:
                 raise ConpruneError(f"layer {i}: shape source has {field}={count} but the dense model "
                                     f"only {full}: it was not pruned from this teacher")
-            key = f"layers.{i}.{name}.{unit}"
+            key = unit_key(i, name)
             if key in shapes:
                 kept[key] = count
-                kept[f"layers.{i}.{name}.module"] = int(count > 0)
+                kept[module_key(i, name)] = int(count > 0)
     return kept
 
 
 DENSE_TOLERANCE = 0.01
 
 
-def dense_config_like(teacher: ConformerConfig, goal: int, metric: str = "params",
-                      frames: int | None = None) -> ConformerConfig:
+def dense_config_like(teacher: ConformerConfig, goal: float, cost: CostModel) -> ConformerConfig:
     """A uniform dense Conformer with the teacher's depth and recipe, narrowed to about `goal` of
-    `metric` (parameters, or MACs at `frames` frames).
+    `cost` (parameters, or MACs of one reference utterance).
 
     The dense baselines (from scratch, distillation only): the same architecture family trained
     without pruning, at the pruned student's cost in the metric its target was set in, so a -50 %
@@ -144,28 +143,21 @@ def dense_config_like(teacher: ConformerConfig, goal: int, metric: str = "params
     layer moves in steps of 8 until the cost is closest to the goal, as the pruned baselines are
     held to their target within 1 %.
     """
-    from conprune.pruning.cost import count_cost, ref_frames
-
-    frames = ref_frames(10.0) if frames is None else frames
-
-    def cost(cfg: ConformerConfig) -> int:
-        return count_cost(cfg, metric, frames)
-
     heads = max(teacher.heads)
     best: ConformerConfig | None = None
     for d in range(8 * heads, teacher.d_model + 1, 8):
         cfg = teacher.replace(d_model=d, head_dim=max(1, d // heads), heads=[heads] * teacher.num_layers,
                               ffn1_dim=[4 * d] * teacher.num_layers, ffn2_dim=[4 * d] * teacher.num_layers,
                               conv_channels=[d] * teacher.num_layers)
-        if best is None or abs(cost(cfg) - goal) < abs(cost(best) - goal):
+        if best is None or abs(cost.exact(cfg) - goal) < abs(cost.exact(best) - goal):
             best = cfg
     if best is None:
-        raise ConpruneError(f"no dense config near {goal} {metric} for a {teacher.d_model}-wide teacher")
-    if abs(cost(best) - goal) <= DENSE_TOLERANCE * goal:
+        raise ConpruneError(f"no dense config near {goal} {cost.metric} for a {teacher.d_model}-wide teacher")
+    if abs(cost.exact(best) - goal) <= DENSE_TOLERANCE * goal:
         return best
     layers = teacher.num_layers
     for ffn in range(8, 8 * best.d_model + 1, 8):
         cfg = best.replace(ffn1_dim=[ffn] * layers, ffn2_dim=[ffn] * layers)
-        if abs(cost(cfg) - goal) < abs(cost(best) - goal):
+        if abs(cost.exact(cfg) - goal) < abs(cost.exact(best) - goal):
             best = cfg
     return best

@@ -30,7 +30,8 @@ from torch import Tensor
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
-from conprune.pruning.cost import MODULES, pruned_config
+from conprune.models.gate_keys import MODULES
+from conprune.pruning.cost import pruned_config
 
 # Block module -> (its output linear, residual scale the block applies to its output).
 OUTPUT = {"ffn1": ("fc2", 0.5), "mhsa": ("out", 1.0), "conv": ("pw2", 1.0), "ffn2": ("fc2", 0.5)}

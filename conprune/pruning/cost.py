@@ -24,13 +24,10 @@ from torch import Tensor
 
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig, subsampled
-from conprune.pruning.gates import config_gate_shapes
+from conprune.models.gate_keys import MODULES, gate_shapes, module_key, unit_key
 
 Num: TypeAlias = int | float | Tensor
 
-# Block module name -> (per-layer config field, unit gate suffix), in forward order.
-MODULES = {"ffn1": ("ffn1_dim", "units"), "mhsa": ("heads", "heads"),
-           "conv": ("conv_channels", "channels"), "ffn2": ("ffn2_dim", "units")}
 FRAMES_PER_SECOND = 100  # 10 ms feature hop
 
 
@@ -107,32 +104,21 @@ def count_macs(config: ConformerConfig, frames: int) -> int:
 
 
 
-def unit_costs(config: ConformerConfig, metric: str, frames: int) -> dict[str, tuple[float, float]]:
-    """Block module name -> (cost of the module while any unit is kept, cost of each unit), in
-    params or MACs (at `frames` input frames). Both are exact: a module's cost is linear in its
-    unit count (MHSA's T² term is per head)."""
-    if metric not in ("params", "macs"):
-        raise ConpruneError(f"metric must be params or macs, got {metric!r}")
+def module_unit_costs(config: ConformerConfig, frames: int) -> dict[str, tuple[tuple[float, float], float]]:
+    """Block module name -> ((fixed params, params per unit), MACs per unit at `frames` input
+    frames). Both are exact: a module's cost is linear in its unit count (MHSA's T² term is per
+    head), and MACs have no fixed part."""
     t = output_frames(frames, config.strides)
     out = {}
     for name in MODULES:
         fixed, per_unit, macs = _module_terms(config, name, config.d_model, 1, t)
-        out[name] = (float(fixed), float(per_unit)) if metric == "params" else (0.0, float(macs))
+        out[name] = ((float(fixed), float(per_unit)), float(macs))
     return out
-
-
-def count_cost(config: ConformerConfig, metric: str, frames: int) -> int:
-    """The exact cost a sparsity target is measured in: `params`, or `macs` at `frames` frames."""
-    return count_params(config) if metric == "params" else count_macs(config, frames)
-
-def sparsity(expected: Num, total: Num) -> Num:
-    """1 − expected/total: the fraction of the dense cost removed (a Tensor stays differentiable)."""
-    return 1 - expected / total
 
 
 def _check_keys(config: ConformerConfig, gates: Mapping[str, Tensor]) -> None:
     """Reject keys the model would reject, so a typo never silently counts as 'always kept'."""
-    shapes = config_gate_shapes(config)
+    shapes = gate_shapes(config)
     for key, value in gates.items():
         if key not in shapes:
             raise ConpruneError(f"unknown gate {key!r} (absent module or typo); "
@@ -153,13 +139,13 @@ def expected_units(cfg: ConformerConfig, keep: Mapping[str, Tensor],
     layers = []
     for i in range(cfg.num_layers):
         layer: dict[str, tuple[Num, Num, Num]] = {}
-        for name, (field, unit) in MODULES.items():
+        for name, (field, _) in MODULES.items():
             count = getattr(cfg, field)[i]
             if not count:
                 continue
-            module = keep.get(f"layers.{i}.{name}.module")
+            module = keep.get(module_key(i, name))
             p_mod: Num = module.to(dtype).reshape(()) if module is not None else 1
-            probs = keep.get(f"layers.{i}.{name}.{unit}")
+            probs = keep.get(unit_key(i, name))
             if probs is None:
                 layer[name] = (p_mod, p_mod, count)
             else:
@@ -216,9 +202,9 @@ def pruned_config(config: ConformerConfig, keep_masks: Mapping[str, Tensor]) -> 
     _check_keys(config, keep_masks)
     counts: dict[str, object] = {field: list(getattr(config, field)) for field, _ in MODULES.values()}
     for i in range(config.num_layers):
-        for name, (field, unit) in MODULES.items():
-            module = keep_masks.get(f"layers.{i}.{name}.module")
-            units = keep_masks.get(f"layers.{i}.{name}.{unit}")
+        for name, (field, _) in MODULES.items():
+            module = keep_masks.get(module_key(i, name))
+            units = keep_masks.get(unit_key(i, name))
             if module is not None and not bool(module.reshape(()) != 0):
                 counts[field][i] = 0  # type: ignore[index]
             elif units is not None:

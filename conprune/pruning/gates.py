@@ -18,12 +18,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
-import yaml
 from torch import Tensor, nn
 
 from conprune.errors import ConpruneError, check_fields
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
+from conprune.models.gate_keys import gate_shapes
 from conprune.pruning.hardconcrete import BETA, STRETCH, HardConcrete, check_hard_concrete_args
 
 GROUPS = ("heads", "mhsa", "ffn_units", "ffn", "conv_channels", "conv", "hidden")
@@ -85,14 +85,11 @@ class GateConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> GateConfig:
-        """Build from a config mapping (e.g. YAML `gates:`); unknown keys raise ConpruneError.
-
-        `gates` is a free-form mapping to LightningCLI, so `--model.init_args.gates.align 16` on a
-        command line arrives as the string '16': a string is read as a YAML scalar, so it means
-        what the same text means in a YAML file (then the field checks still apply)."""
+        """Build from a plain mapping (a checkpoint's `gates` hyperparameters); unknown keys raise
+        ConpruneError."""
         data = dict(data or {})
         check_fields(data, cls, "pruning gates")
-        return cls(**{k: _scalar(v) for k, v in data.items()})
+        return cls(**data)
 
     @property
     def stretch(self) -> tuple[float, float]:
@@ -104,16 +101,6 @@ class GateConfig:
         if group in ("mhsa", "ffn", "conv"):
             return self.init_keep_modules
         return getattr(self, f"init_keep_{group}")
-
-
-def _scalar(value: Any) -> Any:
-    """A command-line string as the YAML scalar it spells ('16' -> 16, 'false' -> False)."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return yaml.safe_load(value)
-    except yaml.YAMLError:
-        return value
 
 
 def gate_group(key: str) -> str:
@@ -133,19 +120,6 @@ def gate_group(key: str) -> str:
     return group
 
 
-def config_gate_shapes(cfg: ConformerConfig) -> dict[str, tuple[int, ...]]:
-    """Same as `ConformerCTC(cfg).gate_shapes()` without building the model."""
-    shapes: dict[str, tuple[int, ...]] = {"hidden": (cfg.d_model,)}
-    for i in range(cfg.num_layers):
-        counts = {"mhsa": ("heads", cfg.heads[i]), "ffn1": ("units", cfg.ffn1_dim[i]),
-                  "conv": ("channels", cfg.conv_channels[i]), "ffn2": ("units", cfg.ffn2_dim[i])}
-        for name, (unit, count) in counts.items():
-            if count:
-                shapes[f"layers.{i}.{name}.{unit}"] = (count,)
-                shapes[f"layers.{i}.{name}.module"] = ()
-    return shapes
-
-
 def _slot(key: str) -> str:
     """ModuleDict names cannot contain '.', so model keys are stored with '__' instead."""
     return key.replace(".", "__")
@@ -162,10 +136,8 @@ class ConformerGates(nn.Module):
     def __init__(self, model: ConformerCTC | ConformerConfig, config: GateConfig | None = None) -> None:
         super().__init__()
         self.config = config if config is not None else GateConfig()
-        if isinstance(model, ConformerCTC):
-            all_shapes = model.gate_shapes()
-        elif isinstance(model, ConformerConfig):
-            all_shapes = config_gate_shapes(model)
+        if isinstance(model, (ConformerCTC, ConformerConfig)):
+            all_shapes = gate_shapes(model if isinstance(model, ConformerConfig) else model.config)
         else:
             raise ConpruneError(f"ConformerGates needs a ConformerCTC or ConformerConfig, "
                                 f"got {type(model).__name__}")

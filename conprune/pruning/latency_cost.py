@@ -22,7 +22,8 @@ from torch import Tensor
 
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
-from conprune.pruning.cost import MODULES, expected_units
+from conprune.models.gate_keys import MODULES
+from conprune.pruning.cost import expected_units
 
 # Block module -> the table's curve (both macaron FFNs share one curve: same shapes).
 CURVES = {"ffn1": "ffn", "ffn2": "ffn", "mhsa": "mhsa", "conv": "conv"}

@@ -16,6 +16,7 @@ import yaml
 
 from conprune.report.logs import fit_wall_seconds, trained_steps
 from conprune.report.significance import compare_runs
+from conprune.stages.methods import CONPRUNE
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def add_budgets(rows: list[dict]) -> None:
 def add_comparisons(rows: list[dict]) -> None:
     """For every row at a target where conprune ran: its pooled test WER minus conprune's, the
     paired-bootstrap 95 % interval of that difference, and P(conprune better)."""
-    conprune = {r["target"]: r for r in rows if r["method"] == "conprune" and r.get("seed", 0) == 0}
+    conprune = {r["target"]: r for r in rows if r["method"] == CONPRUNE and r.get("seed", 0) == 0}
     for row in rows:
         base = conprune.get(row["target"])
         if base is None or row is base or row["target"] == "none":

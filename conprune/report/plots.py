@@ -15,15 +15,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from conprune.io_atomic import atomic_open
+from conprune.stages.methods import TEACHER, marker, report_key
 
-METHOD_ORDER = ("teacher", "conprune", "magnitude", "random", "dense_scratch", "dense_kd")
-MARKERS = {"teacher": "*", "conprune": "o", "magnitude": "s", "random": "^", "dense_scratch": "v", "dense_kd": "D"}
 UNITS = (("heads", "attention heads"), ("ffn1", "FFN 1 units"), ("ffn2", "FFN 2 units"), ("conv", "conv channels"))
-
-
-def method_key(method: str) -> tuple[int, str]:
-    """Sort key putting the teacher and conprune first and unknown methods after the known ones."""
-    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -43,11 +37,11 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 
 def _scatter_by_method(ax: plt.Axes, rows: list[dict], x_of) -> None:
-    for method in sorted({r["method"] for r in rows}, key=method_key):
+    for method in sorted({r["method"] for r in rows}, key=report_key):
         mine = sorted((x_of(r), 100 * r["test_wer"]) for r in rows if r["method"] == method)
         xs, ys = zip(*mine)
-        ax.plot(xs, ys, marker=MARKERS.get(method, "x"), linestyle="-" if len(mine) > 1 else "none",
-                markersize=12 if method == "teacher" else 7, label=method)
+        ax.plot(xs, ys, marker=marker(method), linestyle="-" if len(mine) > 1 else "none",
+                markersize=12 if method == TEACHER else 7, label=method)
 
 
 def plot_pareto(rows: list[dict], path: Path) -> Path:

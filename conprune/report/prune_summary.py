@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from conprune.lit.checkpoint_io import load_checkpoint
-from conprune.lit.settings import TargetConfig, coerce
 from conprune.models.config import ConformerConfig
 from conprune.models.package import read_package
-from conprune.pruning.cost import count_cost, pruned_config, ref_frames
-from conprune.pruning.gates import config_gate_shapes
-from conprune.pruning.latency_cost import LatencyTable, exact_latency
+from conprune.pruning.cost_model import CostModel
 from conprune.report.logs import last_values, metrics_csv
+from conprune.stages.checkpoint_io import load_checkpoint
+from conprune.stages.settings import TargetConfig, coerce
 
 
 def prune_target(ckpt: dict) -> TargetConfig:
@@ -27,15 +23,9 @@ def prune_target(ckpt: dict) -> TargetConfig:
 def checkpoint_sparsity(ckpt: dict) -> float:
     """Exact sparsity of the deterministic gates stored (as kept counts) with a prune checkpoint."""
     config = ConformerConfig.from_dict(ckpt["conprune"]["model_config"])
-    shapes = config_gate_shapes(config)
-    masks = {key: (torch.arange(shapes[key][0]) < kept).float() if shapes[key] else torch.tensor(float(kept > 0))
-             for key, kept in ckpt["conprune"]["kept_counts"].items()}
     target = prune_target(ckpt)
-    if target.metric == "latency":
-        table = LatencyTable.load(target.latency_table)
-        return 1.0 - exact_latency(pruned_config(config, masks), table) / exact_latency(config, table)
-    frames, metric = ref_frames(target.ref_seconds), target.metric
-    return 1.0 - count_cost(pruned_config(config, masks), metric, frames) / count_cost(config, metric, frames)
+    cost = CostModel.from_target(target.metric, target.ref_seconds, target.latency_table)
+    return cost.sparsity_of_kept(config, ckpt["conprune"]["kept_counts"])
 
 
 def _best_score(ckpt: dict) -> float:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conprune.lit.checkpoint_io import load_checkpoint
 from conprune.report.logs import last_values, metrics_csv
 from conprune.report.verdicts import delta_text, row_verdict
+from conprune.stages.checkpoint_io import load_checkpoint
+from conprune.stages.methods import CONPRUNE
 
 
 def teacher_section(run: Path) -> str:
@@ -87,8 +88,8 @@ def demo_section(results: Path) -> str:
     lines = [("| method | params | test WER (clean + other) | seeds: mean ± sd | Δ vs conprune [95 % CI] "
               "| P(conprune better) | verdict | latency ÷ teacher | steps | fit s |"),
              "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
-    conprune = {r["target"]: r for r in rows if r["method"] == "conprune"}
-    for r in sorted(rows, key=lambda r: (r["target"] != "none", r["target"], r["method"] != "conprune", r["method"])):
+    conprune = {r["target"]: r for r in rows if r["method"] == CONPRUNE}
+    for r in sorted(rows, key=lambda r: (r["target"] != "none", r["target"], r["method"] != CONPRUNE, r["method"])):
         delta, verdict = delta_text(r), "–"
         if "delta_vs_conprune" in r:
             verdict = row_verdict(r, conprune[r["target"]])

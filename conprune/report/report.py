@@ -19,12 +19,14 @@ import re
 from pathlib import Path
 
 from conprune.io_atomic import atomic_write_text
+from conprune.pruning.cost_model import metric_order
 from conprune.report.comparisons import add_budgets, add_comparisons, merge_seeds
 from conprune.report.logs import series, trained_steps
-from conprune.report.plots import method_key, plot_curves, plot_kept, plot_latency, plot_pareto
+from conprune.report.plots import plot_curves, plot_kept, plot_latency, plot_pareto
 from conprune.report.runs import DEMO_RUNS, curve_runs, discover_runs, parse_run_name
 from conprune.report.summary import split_words, summary_rows, write_summary
 from conprune.report.verdicts import delta_text, verdict_section
+from conprune.stages.methods import TEACHER, report_key
 
 log = logging.getLogger(__name__)
 PLOTS = {"pareto": "pareto_wer_params.png", "latency": "wer_latency.png", "curves": "sparsity_lambda.png",
@@ -38,13 +40,12 @@ def target_key(target: str) -> tuple[int, int, str, int]:
     match = re.match(r"([a-z]+)(\d+)$", target)
     if target == "none" or not match:
         return (0 if target == "none" else 2, 0, target, 0)
-    return (1, ("params", "macs", "latency").index(match[1]) if match[1] in ("params", "macs", "latency") else 3,
-            match[1], int(match[2]))
+    return (1, metric_order(match[1]), match[1], int(match[2]))
 
 
 def sort_rows(rows: list[dict]) -> list[dict]:
     """Rows grouped by target, methods in a fixed order, so tables of different sweeps line up."""
-    return sorted(rows, key=lambda r: (target_key(r["target"]), method_key(r["method"])))
+    return sorted(rows, key=lambda r: (target_key(r["target"]), report_key(r["method"])))
 
 
 def kept_maps(rows: list[dict]) -> dict[str, list[dict]]:
@@ -94,7 +95,7 @@ def _test_cell(r: dict) -> str:
 
 def markdown_table(rows: list[dict]) -> str:
     """The method × target table; ratios are to the teacher row when there is one."""
-    teacher = next((r for r in rows if r["method"] == "teacher"), None)
+    teacher = next((r for r in rows if r["method"] == TEACHER), None)
     header = ("| method | target | params | params ÷ teacher | MACs / 10 s | latency ÷ teacher | dev WER "
               "| test WER | Δ test WER vs conprune [95 % CI] | P(conprune better) | steps | run |")
     lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]

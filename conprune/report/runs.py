@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conprune.errors import ConpruneError
+from conprune.pruning.cost_model import METRICS
+from conprune.stages.methods import CONPRUNE, TEACHER
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,11 @@ class RunRef:
         return f"{name} seed {self.seed}" if self.seed else name
 
 
-DEMO_RUNS = (("teacher", "none", "runs/teacher/results.json"),
-             ("conprune", "params50", "runs/finetune/results.json"),
-             ("conprune", "macs50", "runs/prune-macs/results.json"))
+DEMO_RUNS = ((TEACHER, "none", "runs/teacher/results.json"),
+             (CONPRUNE, "params50", "runs/finetune/results.json"),
+             (CONPRUNE, "macs50", "runs/prune-macs/results.json"))
 SWEEP_GLOB = "sweep/*/results.json"
-NAME = re.compile(r"^(?P<method>.+)-(?P<target>(?:params|macs|latency)\d+)(?:-s(?P<seed>\d+))?$")
+NAME = re.compile(rf"^(?P<method>.+)-(?P<target>(?:{'|'.join(METRICS)})\d+)(?:-s(?P<seed>\d+))?$")
 SPEC = re.compile(r"^(?P<method>[\w-]+):(?P<target>\w+)=(?P<path>.+)$")
 
 

@@ -15,6 +15,7 @@ from conprune.data import layout
 from conprune.data.manifest import read_manifest
 from conprune.io_atomic import atomic_write_text
 from conprune.report.runs import RunRef
+from conprune.stages.methods import shares_conprune_shape
 
 
 def pooled(wer: dict[str, float], words: dict[str, int], splits: tuple[str, str]) -> float:
@@ -37,7 +38,7 @@ def summary_rows(refs: list[RunRef], words: dict[str, int], ratios: dict) -> lis
     for ref in refs:
         r = json.loads(ref.path.read_text())
         latency = 1.0 if ref.target == "none" else ratios.get(f"latency_ratio_{ref.target}")
-        if ref.target != "none" and ref.method != "conprune" and not ref.method.endswith("_shapes"):
+        if ref.target != "none" and not shares_conprune_shape(ref.method):
             latency = None  # a shape of its own (uniform, global, dense): not timed side by side
         rows.append({"method": ref.method, "target": ref.target, "seed": ref.seed, "params": r["params"],
                      "macs": r["macs_per_utterance"], "latency_ratio": latency,

@@ -10,9 +10,12 @@ smaller one says nothing about the method.
 
 from __future__ import annotations
 
+from conprune.stages.methods import CONPRUNE, METHODS, names
+
 SIZE_TOLERANCE = 0.02
-BASELINES = ("magnitude_uniform", "magnitude_global", "random_uniform", "dense_kd", "dense_scratch")
-SAME_SHAPES = ("magnitude_shapes", "random_shapes")
+BASELINES = names("baseline")
+SAME_SHAPES = names("same_shape")
+ABLATIONS = names("ablation")
 GOAL_TARGETS = ("params50", "params70")
 BETTER, WORSE, TIE, NOT_COMPARABLE = "conprune better", "conprune worse", "tie", "not comparable"
 PHRASES = {BETTER: "conprune better than", WORSE: "conprune worse than", TIE: "tie with",
@@ -68,7 +71,7 @@ def _group_text(label: str, rows: list[dict], conprune: dict) -> str:
 
 def conprune_row(rows: list[dict], target: str) -> dict | None:
     """conprune's row at `target`, if it ran there."""
-    return next((r for r in rows if r["target"] == target and r["method"] == "conprune"), None)
+    return next((r for r in rows if r["target"] == target and r["method"] == CONPRUNE), None)
 
 
 def target_verdict(rows: list[dict], target: str) -> str | None:
@@ -80,9 +83,8 @@ def target_verdict(rows: list[dict], target: str) -> str | None:
                       key=lambda r: -r["delta_vs_conprune"])
     groups = [("baselines", [r for r in compared if r["method"] in BASELINES]),
               ("same-shape ablations", [r for r in compared if r["method"] in SAME_SHAPES]),
-              ("ablations (conprune without one part)", [r for r in compared if r["method"].startswith("conprune_")]),
-              ("other", [r for r in compared if r["method"] not in BASELINES + SAME_SHAPES
-                         and not r["method"].startswith("conprune_")])]
+              ("ablations (conprune without one part)", [r for r in compared if r["method"] in ABLATIONS]),
+              ("other", [r for r in compared if r["method"] not in METHODS])]
     seeds = ""
     if "test_wer_sd" in conprune:
         seeds = (f", {100 * conprune['test_wer_mean']:.1f} ± {100 * conprune['test_wer_sd']:.1f} "

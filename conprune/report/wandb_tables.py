@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conprune.lit.loggers import wandb_enabled
+from conprune.wandb_mode import wandb_enabled
 
 COLUMNS = ["method", "target", "params_M", "macs_G", "latency_ratio", "dev_wer_pct", "test_wer_pct", "source"]
 

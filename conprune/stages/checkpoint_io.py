@@ -169,7 +169,7 @@ CMVN_TOLERANCE = 1e-3
 
 
 def check_same_front_end(expected: dict | None, datamodule, source: str | Path) -> None:
-    """Refuse data whose feature settings (`data.lifter`, `data.utterance_cmn`) or CMVN statistics
+    """Refuse data whose feature settings (`data.front_end.lifter`, `data.front_end.utterance_cmn`) or CMVN statistics
     differ from those `source` was trained with: the model would see features it never saw,
     without any error. Skipped when either side carries none (files from before these settings
     count as plain)."""
@@ -179,7 +179,7 @@ def check_same_front_end(expected: dict | None, datamodule, source: str | Path) 
     trained = front_end_settings(expected)
     if trained != settings:
         def listed(values: dict) -> str:
-            return ", ".join(f"data.{k}={str(v).lower()}" for k, v in values.items())
+            return ", ".join(f"data.front_end.{k}={str(v).lower()}" for k, v in values.items())
 
         raise ConpruneError(f"{source} was trained with {listed(trained)} but this run's data has "
                             f"{listed(settings)}: set the teacher's values in this stage's config")

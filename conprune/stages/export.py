@@ -17,13 +17,13 @@ from typing import Any
 import torch
 
 from conprune.errors import ConpruneError
-from conprune.lit.checkpoint_io import load_checkpoint, model_from_checkpoint
 from conprune.models.config import PER_LAYER, ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import save_model, state_dict_problem
 from conprune.pruning.compact import compact
 from conprune.pruning.cost import count_params
 from conprune.pruning.gates import GROUPS, ConformerGates, GateConfig, gate_group
+from conprune.stages.checkpoint_io import load_checkpoint, model_from_checkpoint
 
 
 def checkpoint_gates(ckpt: dict, model: ConformerCTC, path: str | os.PathLike = "checkpoint") -> dict | None:

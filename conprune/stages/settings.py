@@ -7,11 +7,10 @@ checkpoint's hyperparameters hold: plain types only, so `torch.load(weights_only
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from conprune.errors import check_fields
+from conprune import settings_base
 
 T = TypeVar("T")
 
@@ -104,16 +103,6 @@ class LagrangianConfig:
 
 
 def coerce(cls: type[T], value: T | dict[str, Any] | None, group: str) -> T:
-    """`value` as a `cls`: a dataclass passes through, a dict (from a checkpoint or a test) is
-    checked for unknown keys and converted, None gives the defaults."""
-    if value is None:
-        return cls()
-    if isinstance(value, cls):
-        return value
-    check_fields(value, cls, f"model.init_args.{group}")
-    return cls(**value)
-
-
-def plain(value: Any) -> Any:
-    """A dataclass as a dict of plain values (tuples kept), for checkpoint hyperparameters."""
-    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    """`settings_base.coerce` for a stage module's group: unknown keys are named under
+    `model.init_args.<group>`."""
+    return settings_base.coerce(cls, value, f"model.init_args.{group}")

@@ -16,26 +16,24 @@ from typing import Any
 import torch
 
 from conprune.errors import ConpruneError
-from conprune.lit.checkpoint_io import load_ctc_model
 from conprune.models.config import PER_LAYER, ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import load_model, save_model
 from conprune.pruning.allocation import global_kept, solve_uniform
 from conprune.pruning.baselines import baseline_gates, dense_config_like, kept_from_config, structure_scores
 from conprune.pruning.compact import compact
-from conprune.pruning.cost import count_cost, count_params, ref_frames
-
-# method -> (which units, how many per layer). "shapes": the conprune student's per-layer counts;
-# "uniform": one keep ratio everywhere, solved for the target; "global": one normalised L1 ranking.
-METHODS = {"magnitude_shapes": ("magnitude", "shapes"), "random_shapes": ("random", "shapes"),
-           "magnitude_uniform": ("magnitude", "uniform"), "random_uniform": ("random", "uniform"),
-           "magnitude_global": ("magnitude", "global"), "dense": ("dense", "shapes")}
+from conprune.pruning.cost import count_params
+from conprune.pruning.cost_model import ANALYTIC_METRICS, CostModel
+from conprune.stages.checkpoint_io import load_ctc_model
+from conprune.stages.methods import CUTS
 
 
 def baseline_command(teacher_ckpt: str, method: str, out: str, shapes_from: str | None = None,
                      target: float | None = None, metric: str = "params", seed: int = 0,
                      allow_inexact: bool = False) -> dict[str, Any]:
-    """Write the `method` baseline of `teacher_ckpt` to `out` (see `METHODS`).
+    """Write the `method` cut of `teacher_ckpt` to `out` (`CUTS` of the method registry: which
+    units, and how many per layer: "shapes" copies the conprune student's per-layer counts,
+    "uniform" one keep ratio everywhere, solved for the target; "global" one normalised L1 ranking).
 
     The `*_shapes` methods copy the per-layer config of `shapes_from` (a conprune model file): an
     ablation of *which* units, given conprune's allocation. `*_uniform` and `magnitude_global`
@@ -45,9 +43,10 @@ def baseline_command(teacher_ckpt: str, method: str, out: str, shapes_from: str 
     random methods and "dense"; `allow_inexact` is passed to `compact` (only relevant for
     conv_norm="layernorm"). Returns a small JSON-able summary: output path, params, kept counts.
     """
-    if method not in METHODS:
-        raise ConpruneError(f"baseline --method {method!r}: use one of {', '.join(METHODS)}")
-    units, allocation = METHODS[method]
+    if method not in CUTS:
+        raise ConpruneError(f"baseline --method {method!r}: use one of {', '.join(CUTS)}")
+    units, allocation = CUTS[method]
+    cost = CostModel.from_target(metric, where="baseline --metric", allowed=ANALYTIC_METRICS)
     if allocation == "shapes" and shapes_from is None:
         raise ConpruneError(f"baseline --method {method} copies a student's shapes: pass --shapes-from MODEL")
     if allocation != "shapes" and target is None:
@@ -56,15 +55,14 @@ def baseline_command(teacher_ckpt: str, method: str, out: str, shapes_from: str 
     dense.eval()
     if method == "dense":
         small = ConformerConfig.from_dict(load_model(shapes_from)[1]["config"])
-        return _dense_baseline(dense, extra, small, out, seed, teacher_ckpt, shapes_from, metric)
-    frames = ref_frames(10.0)
+        return _dense_baseline(dense, extra, small, out, seed, teacher_ckpt, shapes_from, cost)
     if allocation == "shapes":
         small = ConformerConfig.from_dict(load_model(shapes_from)[1]["config"])
         kept_counts = kept_from_config(dense.config, small)
     elif allocation == "uniform":
-        kept_counts = solve_uniform(dense.config, target, metric, frames)[1]
+        kept_counts = solve_uniform(dense.config, target, cost)[1]
     else:
-        kept_counts = global_kept(dense.config, structure_scores(dense), target, metric, frames)
+        kept_counts = global_kept(dense.config, structure_scores(dense), target, cost)
     gates = baseline_gates(dense, kept_counts, units, seed)
     with torch.no_grad():
         model = compact(dense, gates, allow_inexact=allow_inexact).eval()
@@ -74,7 +72,7 @@ def baseline_command(teacher_ckpt: str, method: str, out: str, shapes_from: str 
         if kept != want:  # compaction drops modules whose units are all 0; counts must still agree
             raise ConpruneError(f"baseline shapes {kept} differ from {shapes_from}'s {want}")
     params, dense_params = count_params(model.config), count_params(dense.config)
-    reached = 1 - count_cost(model.config, metric, frames) / count_cost(dense.config, metric, frames)
+    reached = cost.sparsity(model.config, dense.config)
     meta = {"stage": f"baseline-{method}", "method": method, "seed": int(seed),
             "source": str(Path(teacher_ckpt).resolve()),
             "shapes_from": str(Path(shapes_from).resolve()) if shapes_from else None,
@@ -87,13 +85,12 @@ def baseline_command(teacher_ckpt: str, method: str, out: str, shapes_from: str 
 
 
 def _dense_baseline(teacher: ConformerCTC, extra: dict, small: ConformerConfig, out: str, seed: int,
-                    teacher_ckpt: str, shapes_from: str, metric: str) -> dict[str, Any]:
-    """A randomly initialised uniform dense model with the student's cost in `metric`."""
-    frames = ref_frames(10.0)
-    config = dense_config_like(teacher.config, count_cost(small, metric, frames), metric, frames)
+                    teacher_ckpt: str, shapes_from: str, cost: CostModel) -> dict[str, Any]:
+    """A randomly initialised uniform dense model with the student's cost in `cost`'s metric."""
+    config = dense_config_like(teacher.config, cost.exact(small), cost)
     torch.manual_seed(seed)
     model = ConformerCTC(config).eval()
-    meta = {"stage": "baseline-dense", "method": "dense", "seed": seed, "metric": metric,
+    meta = {"stage": "baseline-dense", "method": "dense", "seed": seed, "metric": cost.metric,
             "source": str(Path(teacher_ckpt).resolve()),
             "shapes_from": str(Path(shapes_from).resolve()), "dense_config": teacher.config.to_dict(),
             "dense_params": count_params(teacher.config), "params": count_params(config)}

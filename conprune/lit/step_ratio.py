@@ -17,10 +17,10 @@ from collections.abc import Callable
 import torch
 
 from conprune.lit.ctc_module import ctc_loss
-from conprune.lit.settings import TargetConfig
 from conprune.lit.student import PrunedStudentModule
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
+from conprune.stages.settings import TargetConfig
 
 
 def _timed(step, device: torch.device) -> float:
@@ -112,3 +112,8 @@ def step_ratio(teacher_ckpt: str, batch_size: int = 8, frames: int = 500, repeat
         result.update(reference_teacher_step_s=median["reference"],
                       prune_step_vs_reference_teacher_step=p / median["reference"])
     return result
+
+
+def prune_step_ratio(teacher_ckpt: str, device: str = "cpu") -> float:
+    """`step_ratio`'s headline number alone, as `conprune bench` reports it."""
+    return step_ratio(teacher_ckpt, device=device)["prune_step_ratio"]
