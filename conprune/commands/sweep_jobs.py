@@ -5,10 +5,10 @@ compact, evaluate, or cut, finetune, compact, evaluate. Chains share steps (one 
 conprune, the same-shape baselines and the dense ones), and a step may start only when the steps
 before it in its chain are done. Each free slot takes the first chain whose next step is neither
 done nor running. On a CPU machine each slot gets its own share of the cores (thread count and
-affinity): on 2 CPU cores two 1-thread fits finished 1.54× the runs per hour of one 2-thread fit
-(`bench/sweep_jobs_cpu.jsonl`); on a machine with at least N GPUs each slot gets its own GPU. A step's output goes to `sweep.log`
-in its run directory; a failed step stops new launches, lets the running ones finish, and is
-reported in one line.
+affinity), since small fits side by side, one thread each, finish more runs per hour than one fit
+on every core (measured: docs/pruning.md); on a machine with at least N GPUs each slot gets its
+own GPU. A step's output goes to `sweep.log` in its run directory; a failed step stops new
+launches, lets the running ones finish, and is reported in one line.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ from conprune.models.conformer import ConformerCTC, ModelOutput
 FORMAT = "conprune-onnx-1"
 DISABLED_FUSIONS = ["SkipLayerNormFusion"]
 # Opset 23 writes each attention as one ONNX `Attention` node and each rotary embedding as one
-# `RotaryEmbedding` node (ONNX Runtime >= 1.23), each 2-4 % faster in ONNX Runtime than the chains
-# of plain ops they replace, with equal outputs (bench/ort_graph_ab_cpu.jsonl). `conprune export
+# `RotaryEmbedding` node (ONNX Runtime >= 1.23), each faster in ONNX Runtime than the chain of
+# plain ops it replaces, with equal outputs (measured: docs/benchmarks.md). `conprune export
 # --opset 20` writes the plain ops, for older runtimes.
 OPSET = 23
 KEYS = ("conprune_format", "conprune_config", "conprune_tokenizer", "conprune_cmvn")
@@ -124,8 +124,8 @@ class OnnxCTC:
 
     `threads` sets ONNX Runtime's intra-op threads (1 for the single-core latency measurements).
     The SkipLayerNormalization fusion is off: on the Conformer's [B, T, d] residual stream its CPU
-    kernel measured slower than the separate Add and LayerNormalization it replaces (the pruned
-    demo model ran ~8 % faster without it, 1 thread, batch 1, onnxruntime 1.32).
+    kernel is slower than the separate Add and LayerNormalization it replaces (measured:
+    docs/benchmarks.md).
     """
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:

@@ -94,9 +94,9 @@ class CtcModule(L.LightningModule):
         Regional compilation: the blocks share one compiled graph per shape class, compile much
         faster than the whole model, and `nn.Module.compile` keeps state_dict keys unchanged, so
         checkpoints load with or without it. `dynamic=True` because every batch has another
-        length. Off by default: the first steps pay for compilation (measured on 2 CPU cores for
-        the tiny preset: 330 s, and ~100 s again for a new batch shape), which a long GPU run
-        earns back and a CPU run does not.
+        length. Off by default: the first steps pay for compilation, and each new batch shape
+        pays again (measured: docs/operations.md), which a long GPU run earns back and a CPU run
+        does not.
         """
         if self.hparams.get("compile") and not getattr(self, "_blocks_compiled", False):
             for block in self.model.layers:

@@ -44,7 +44,7 @@ def attention_bias(valid: Tensor, over_queries: bool = False) -> Tensor:
     [B, 1, T, T] with `over_queries` (what ONNX Runtime's opset-23 Attention kernel accepts).
 
     Computed once per forward, not per layer: a boolean mask costs every exported attention a
-    Where and a NaN guard in ONNX Runtime (~6 % of the pruned model's time). A zero-length
+    Where and a NaN guard in ONNX Runtime (measured: docs/benchmarks.md). A zero-length
     utterance would give an all-masked softmax (NaN), so its first key always stays.
     """
     keys = valid | (torch.arange(valid.shape[1], device=valid.device)[None, :] == 0)
@@ -130,7 +130,8 @@ class ConvModule(nn.Module):
     """LayerNorm → pw1 d→2C → GLU → zero padding → depthwise → norm → SiLU → (channel gate) → pw2.
 
     The pointwise convs are `nn.Linear` on [B, T, C] (the same maths as a kernel-1 Conv1d, and
-    2.5× faster to train on a CPU); only the depthwise conv and its norm work on [B, C, T].
+    faster to train on a CPU; measured: docs/teacher.md); only the depthwise conv and its norm
+    work on [B, C, T].
     """
 
     def __init__(self, d_model: int, channels: int, kernel: int, norm: str, dropout: float) -> None:
@@ -155,8 +156,9 @@ class ConvModule(nn.Module):
     def depthwise(self, y: Tensor) -> Tensor:
         """`self.dw` on y [B, C, T], computed as a (K, 1) conv2d on the [B, C, T, 1] view of the
         [B, T, C] buffer, which is channels-last: no copy, and oneDNN's channels-last depthwise
-        kernel is ~4x faster on a CPU than Conv1d's (forward and backward, same values). An
-        exported graph keeps the Conv1d: ONNX Runtime's NCHW Conv runs the (K, 1) form 40 % slower."""
+        kernel is faster on a CPU than Conv1d's (forward and backward, same values). An exported
+        graph keeps the Conv1d: ONNX Runtime's NCHW Conv runs the (K, 1) form slower (measured:
+        docs/benchmarks.md)."""
         if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
             return self.dw(y)
         out = F.conv2d(y.unsqueeze(-1), self.dw.weight.unsqueeze(-1), self.dw.bias,

@@ -69,8 +69,9 @@ def deploy_table(results: dict) -> str:
 
 
 def gpu_latency_table(results: dict, aligned: dict | None = None) -> str:
-    """`scripts/gpu_latency.py`'s timings: the LibriSpeech-size model dense and cut to a learned shape,
-    per batch, dtype and execution mode, with the aligned-width variant's ratio where it was timed."""
+    """`scripts/probes/gpu_latency.py`'s timings: the LibriSpeech-size model dense and cut to a
+    learned shape, per batch, dtype and execution mode, with the aligned-width variant's ratio where
+    it was timed."""
     extra = {(r["batch"], r["dtype"], r["mode"]): r for r in (aligned or {}).get("runs", []) if "ratio" in r}
     lines = ["| batch | dtype | mode | dense ms | pruned ms | pruned ÷ dense | second run: pruned → widths aligned to 16, ÷ dense |",
              "| ---: | --- | --- | ---: | ---: | ---: | ---: |"]

@@ -83,9 +83,9 @@ class LagrangianConfig:
     """How the constraint is optimised: the multipliers λ and the gate log α they act through.
 
     lambda_lr, lambda_optimizer: λ by gradient ascent at a constant LR, no weight decay. `adam`
-    (default): in the AdamW group, so λ moves by about lr per step. `sgd`: plain ascent,
-    λ1 += lr·(t − ŝ). Measured on the demo (H200, 8 runs, bench/prune_lambda_sweep_h200.jsonl):
-    plain ascent swung the sparsity by ±20 % around the target; Adam at 0.01-0.05 stayed within 3-5 %.
+    (default): in the AdamW group, so λ moves by about lr per step, however large the gap. `sgd`:
+    plain ascent, λ1 += lr·(t − ŝ), whose steps grow with the gap, so λ overshoots and the
+    sparsity swings around the target far more than under Adam (measured: docs/pruning.md).
     `fixed`: no multipliers at all, a plain L0 penalty `l0_weight`·(expected kept cost fraction).
     penalty_rho: a fixed λ2 (quadratic restoring force) instead of a learned one; None = learned.
     log_alpha_lr: the gates' log α (AdamW, no weight decay, constant LR).
