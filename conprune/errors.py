@@ -27,6 +27,13 @@ def one_line(exc: BaseException) -> str:
     return " ".join(lines)
 
 
+def first_line(exc: BaseException, limit: int = 120) -> str:
+    """The first line of `exc`'s message, at most `limit` characters (its type's name when it has
+    none): the part of a library's error worth quoting inside one of our one-line messages."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 _SPECIFIC = re.compile(r"not accepted|does not accept|Expected a .*Got value|must be|unknown|invalid", re.IGNORECASE)
 
 

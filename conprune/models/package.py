@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from conprune.errors import ConpruneError
+from conprune.errors import ConpruneError, first_line
 from conprune.io_atomic import atomic_open
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
@@ -51,18 +51,25 @@ def save_model(path: str | os.PathLike, model: ConformerCTC, tokenizer_proto: by
     return path
 
 
+def safe_load(path: str | os.PathLike, what: str, if_missing: str, if_unreadable: str) -> Any:
+    """`torch.load(path, weights_only=True)` on the CPU (no pickled code runs), with one-line errors:
+    a missing file names `if_missing` (how to make one), an unreadable one the library's reason and
+    `if_unreadable` (what the file should have been)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConpruneError(f"{what} {path} not found: {if_missing}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConpruneError(f"cannot load {what} {path} safely ({type(exc).__name__}: {first_line(exc)}); "
+                            f"{if_unreadable}") from exc
+
+
 def read_package(path: str | os.PathLike) -> dict[str, Any]:
     """The raw package dict (`weights_only=True`), checked for format and version."""
     path = Path(path)
-    if not path.is_file():
-        raise ConpruneError(f"model file {path} not found: export one with `conprune compact --ckpt "
-                            "<checkpoint> --out <model.pt>`")
-    try:
-        package = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConpruneError(f"cannot load model file {path} safely ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:120] if str(exc) else ''}); is it a conprune "
-                            "model written by `conprune compact`?") from exc
+    package = safe_load(path, "model file", "export one with `conprune compact --ckpt <checkpoint> --out <model.pt>`",
+                        "is it a conprune model written by `conprune compact`?")
     if not isinstance(package, dict) or package.get("format") != FORMAT:
         raise ConpruneError(f"{path} is not a conprune model file (no format={FORMAT!r}); a Lightning "
                             "checkpoint must first be exported with `conprune compact --ckpt <it> --out <model.pt>`")

@@ -8,8 +8,6 @@ Readers use `weights_only=True`, so no pickled code runs on load.
 
 from __future__ import annotations
 
-import pickle
-import struct
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,11 +15,11 @@ from pathlib import Path
 import torch
 
 from conprune.data.features import front_end_settings
-from conprune.errors import ConpruneError
+from conprune.errors import ConpruneError, first_line
 from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import FORMAT as MODEL_FORMAT
-from conprune.models.package import load_model
+from conprune.models.package import load_model, safe_load
 from conprune.pruning.gates import ConformerGates
 
 
@@ -78,15 +76,8 @@ def _write_checkpoint(path: str | Path, state_dict: dict, extra: dict, hyper_par
 
 def load_checkpoint(path: str | Path) -> dict:
     """torch.load with weights_only=True and a clear error for a missing or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConpruneError(f"checkpoint {path} not found: train the teacher first (`make teacher`) or "
-                            "fix model.init_args.teacher_ckpt")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConpruneError(f"cannot load checkpoint {path} safely ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:120]}); is it a conprune checkpoint?") from exc
+    ckpt = safe_load(path, "checkpoint", "train the teacher first (`make teacher`) or fix "
+                     "model.init_args.teacher_ckpt", "is it a conprune checkpoint?")
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "conprune" not in ckpt:
         raise ConpruneError(f"{path} is not a conprune checkpoint (no state_dict/model config); pass a "
                             "checkpoint written by `conprune fit`")
@@ -122,8 +113,8 @@ def is_model_file(path: str | Path) -> bool:
     if not zipfile.is_zipfile(path):  # every torch.save file is a zip archive
         return False
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, EOFError, struct.error, pickle.UnpicklingError):
+        content = safe_load(path, "file", "", "")
+    except ConpruneError:
         return False
     return isinstance(content, dict) and content.get("format") == MODEL_FORMAT
 
@@ -145,7 +136,7 @@ def model_from_checkpoint(ckpt: dict, path: str | Path, vocab_size: int | None =
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ConpruneError(f"checkpoint {path} weights do not fit its model config "
-                            f"({str(exc).splitlines()[0][:120]}); was it written by an older conprune?") from exc
+                            f"({first_line(exc)}); was it written by an older conprune?") from exc
     return model
 
 
