@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from conprune.errors import ConpruneError
+from conprune.errors import ConpruneError, first_line
 from conprune.models.config import ConformerConfig, subsampled
 from conprune.models.conformer import ConformerCTC, ModelOutput
 
@@ -108,7 +108,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except errors as exc:
-        raise ConpruneError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:120]})") from None
+        raise ConpruneError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from None
     found = session.get_modelmeta().custom_metadata_map
     missing = [k for k in KEYS if k not in found]
     if missing or found.get("conprune_format") != FORMAT:
