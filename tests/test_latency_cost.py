@@ -108,3 +108,16 @@ def test_bench_latency_target(table, teacher_ckpt, compact_student, tmp_path, ca
         main(["bench", "latency-target", "--teacher", str(teacher_ckpt), "--params50", str(students["params50"]),
               "--latency", str(students["latency50"]), "--matched", str(tmp_path / "none.pt"), "--out", str(out)])
     assert "model file not found: --matched" in capsys.readouterr().err
+
+
+def test_matched_target_names_the_params50_students_latency(tmp_path) -> None:
+    from conprune.measure.latency_target import matched_target
+
+    bench = tmp_path / "results.json"
+    bench.write_text(json.dumps({"latency_ratio_params50": 0.566}))
+    assert matched_target(bench) == "latency43"
+    bench.write_text(json.dumps({"latency_ratio_macs50": 0.5}))
+    with pytest.raises(ConpruneError, match="no latency_ratio_params50 .*run `make bench` first"):
+        matched_target(bench)
+    with pytest.raises(ConpruneError, match="cannot read .*missing.json"):
+        matched_target(tmp_path / "missing.json")
