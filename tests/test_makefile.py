@@ -16,7 +16,7 @@ def test_targets_are_phony_documented_and_in_sections() -> None:
     text = MAKEFILE.read_text()
     lines = text.splitlines()
     assert len(lines) <= 110 and sum(line.startswith("# ---- ") for line in lines) >= 6
-    phony = set(re.search(r"^\.PHONY: (.*?)(?<!\\)$", text, re.M | re.S)[1].replace("\\\n", " ").split())
+    phony = set(re.search(r"^\.PHONY: (.*?)(?<!\\)$", text, re.MULTILINE | re.DOTALL)[1].replace("\\\n", " ").split())
     documented = {name for line in lines if "## " in line and re.match(r"^[a-z][\w -]*:", line)
                   for name in line.split(":")[0].split()}
     assert documented == phony
