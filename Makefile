@@ -29,8 +29,8 @@ help: ## list the targets
 	@grep -E '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 # ---- install and corpus ------------------------------------------------------------------------------------------
 $(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -e '.[dev]' && touch $@
-install: $(VENV)/.installed ## create .venv and pip install -e '.[dev]'
+	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -e '.[dev,hf]' && touch $@
+install: $(VENV)/.installed ## create .venv and pip install -e '.[dev,hf]' (hf: transformers import/export)
 system-deps: ## install the Debian TTS voices and texts of the embedded corpus (when missing)
 	bash scripts/install_system_deps.sh
 $(CORPUS): | $(VENV)/.installed
