@@ -1,8 +1,11 @@
-"""SentencePiece unigram tokenizer with the CTC blank at id 0.
+"""Text <-> CTC token ids with the blank at id 0: conprune's SentencePiece unigram, or an imported
+checkpoint's Hugging Face `tokenizer.json`.
 
 SentencePiece ids are shifted by one: token id = piece id + 1, so id 0 is free for the blank and
 `vocab_size` of the model is the number of pieces + 1. SentencePiece's own <unk> (piece 0) becomes
-token 1; bos/eos/pad are disabled because CTC needs none of them.
+token 1; bos/eos/pad are disabled because CTC needs none of them. A `tokenizer.json` already holds
+its blank (the pad token); its ids are rotated so that it lands on 0 (`conprune.data.hf_tokenizer`).
+Which of the two a file is, is read from its bytes, so a model file or `data.tokenizer` holds either.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from conprune.data.hf_tokenizer import HfCtcVocabulary, is_hf_tokenizer
 from conprune.errors import ConpruneError
 from conprune.io_atomic import atomic_write_bytes
 
@@ -45,7 +49,13 @@ def train_tokenizer(texts: Iterable[str], out_path: str | Path, num_pieces: int 
 
 
 class Tokenizer:
-    """Text <-> CTC token ids (blank = 0). Picklable, so data-loader workers can hold one."""
+    """Text <-> CTC token ids (blank = 0). Picklable, so data-loader workers can hold one.
+
+    `model_proto` is the file's bytes, whichever kind (`kind`: "sentencepiece" or "hf"), so
+    comparing two tokenizers is comparing bytes. Text is LibriSpeech-style upper case both ways.
+    `hf` is the `HfCtcVocabulary` of a tokenizer.json (its id rotation for the weight import, and
+    transformers' exact text), None for SentencePiece.
+    """
 
     def __init__(self, path: str | Path | None = None, model_proto: bytes | None = None) -> None:
         if model_proto is None:
@@ -53,8 +63,12 @@ class Tokenizer:
                 raise ConpruneError(f"tokenizer model {path} not found: run `conprune tokenizer "
                                     "--root DIR` (or fit once; prepare_data trains it)")
             model_proto = Path(path).read_bytes()
-        self.model_proto = model_proto
-        self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
+        self.model_proto = bytes(model_proto)
+        self.hf: HfCtcVocabulary | None = None
+        if is_hf_tokenizer(self.model_proto):
+            self.hf = HfCtcVocabulary(self.model_proto, f"tokenizer {path or '(stored with the model)'}")
+        else:
+            self._sp = spm.SentencePieceProcessor(model_proto=self.model_proto)
 
     def __getstate__(self) -> dict:
         return {"model_proto": self.model_proto}
@@ -63,16 +77,25 @@ class Tokenizer:
         self.__init__(model_proto=state["model_proto"])
 
     @property
-    def vocab_size(self) -> int:
-        """Output classes of the CTC head: pieces + blank."""
-        return self._sp.get_piece_size() + 1
+    def kind(self) -> str:
+        return "hf" if self.hf is not None else "sentencepiece"
 
     @property
-    def unk_id(self) -> int:
-        return self._sp.unk_id() + 1
+    def vocab_size(self) -> int:
+        """Output classes of the CTC head: pieces + blank."""
+        return self.hf.size if self.hf is not None else self._sp.get_piece_size() + 1
+
+    @property
+    def unk_id(self) -> int | None:
+        """The <unk> token's id (None for a tokenizer.json without one)."""
+        return self.hf.unk_id if self.hf is not None else self._sp.unk_id() + 1
 
     def encode(self, text: str) -> list[int]:
+        if self.hf is not None:
+            return self.hf.encode(text)
         return [i + 1 for i in self._sp.encode(text.upper())]
 
     def decode(self, ids: Iterable[int]) -> str:
+        if self.hf is not None:
+            return self.hf.decode(ids)
         return self._sp.decode([int(i) - 1 for i in ids if int(i) != BLANK])
