@@ -64,7 +64,8 @@ def test_data_groups_on_the_command_line(capsys):
                     "--data.batching.max_frames", "123", "--data.front_end.lifter", "0")["data"]
     assert data["augment"]["freq_masks"] == 0 and data["augment"]["speed_perturb"] == [0.9, 1.0, 1.1]
     assert data["augment"]["freq_width"] == 10 and data["batching"]["max_frames"] == 123
-    assert data["front_end"] == {"lifter": 0, "utterance_cmn": True, "cmvn_utterances": 2000}
+    assert data["front_end"] == {"kind": "logmel", "lifter": 0, "utterance_cmn": True, "feature_size": None, "n_fft": 512,
+                                 "win_length": 400, "hop_length": 160, "preemphasis": None, "cmvn_utterances": 2000}
 
 
 def test_bases_are_merged_first_and_checked(tmp_path, capsys):

@@ -6,12 +6,16 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-from conprune.data.features import GlobalCMVN, LogMel, load_audio, num_frames, speed_perturb
+from conprune.data.features import LogMel, load_audio, num_frames, speed_perturb
 from conprune.data.tokenizer import Tokenizer
 
 
 class AsrDataset(Dataset):
-    """Manifest rows -> {features [T, 80] normalised, tokens, id, text, speaker}.
+    """Manifest rows -> {features [T, F] normalised, tokens, id, text, speaker}.
+
+    `logmel` and `cmvn` are a front end's feature extractor and normaliser (`features.front_end`):
+    by default conprune's log-mel; the normaliser is global CMVN for it, per utterance or none for
+    an imported checkpoint's front end.
 
     With `cache`, each utterance's normalised features are kept in memory after first use (per
     process), which removes audio decoding from every later epoch: worth it on a small corpus
@@ -21,13 +25,13 @@ class AsrDataset(Dataset):
     makes it look like a new speaker).
     """
 
-    def __init__(self, rows: list[dict], tokenizer: Tokenizer, cmvn: GlobalCMVN,
+    def __init__(self, rows: list[dict], tokenizer: Tokenizer, cmvn: torch.nn.Module,
                  augment: torch.nn.Module | None = None, cache: bool = False,
-                 speeds: tuple[float, ...] = (), logmel: LogMel | None = None) -> None:
+                 speeds: tuple[float, ...] = (), logmel: torch.nn.Module | None = None) -> None:
         self.rows = rows
         self.tokenizer = tokenizer
         self.cmvn = cmvn
-        self.logmel = logmel or LogMel()
+        self.logmel = logmel if logmel is not None else LogMel()
         self.augment = augment
         self.speeds = tuple(float(s) for s in speeds)
         self.cache: dict[tuple[int, float], torch.Tensor] | None = {} if cache else None
@@ -36,7 +40,7 @@ class AsrDataset(Dataset):
         return len(self.rows)
 
     def frame_lengths(self) -> list[int]:
-        return [num_frames(r["num_samples"], r.get("sample_rate", 16000)) for r in self.rows]
+        return [num_frames(r["num_samples"], r.get("sample_rate", 16000), self.logmel) for r in self.rows]
 
     def __getitem__(self, index: int) -> dict:
         row = self.rows[index]

@@ -2,6 +2,9 @@
 
 Everything here runs in data-loader workers on the CPU, so it is plain torch/torchaudio and knows
 nothing about the model. Audio is read with soundfile (bit-exact FLAC, no ffmpeg/torchcodec).
+A model stores its front end in its `cmvn` dict: conprune's own log-mel (kind `logmel`, the
+default: global CMVN statistics plus `lifter` and `utterance_cmn`) or an imported checkpoint's
+(kind `parakeet` or `lasr`, `conprune.data.hf_features`); `front_end` builds either from that dict.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from conprune.data.hf_features import hf_front_end, hf_settings
 from conprune.errors import ConpruneError
 
 log = logging.getLogger(__name__)
@@ -56,10 +60,11 @@ def speed_perturb(wav: torch.Tensor, factor: float, sample_rate: int = SAMPLE_RA
     return torchaudio.functional.resample(wav, round(sample_rate * factor), sample_rate)
 
 
-def num_frames(num_samples: int, sample_rate: int = SAMPLE_RATE) -> int:
-    """Number of log-mel frames of an utterance (center=True framing), known without reading it."""
+def num_frames(num_samples: int, sample_rate: int = SAMPLE_RATE, extractor: torch.nn.Module | None = None) -> int:
+    """Number of feature frames of an utterance, known without reading it: `extractor`'s (any
+    front end's `frames`), by default the log-mel's (center=True framing)."""
     samples = num_samples if sample_rate == SAMPLE_RATE else round(num_samples * SAMPLE_RATE / sample_rate)
-    return samples // HOP_LENGTH + 1
+    return extractor.frames(samples) if extractor is not None else samples // HOP_LENGTH + 1
 
 
 def cepstral_smoother(num_mels: int, keep: int) -> torch.Tensor:
@@ -83,16 +88,24 @@ class LogMel(torch.nn.Module):
     """80-dim log-mel filterbank, 25 ms windows every 10 ms (the LibriSpeech standard).
 
     `lifter` > 0 smooths each frame to its first `lifter` cepstral coefficients
-    (`cepstral_smoother`); 0 keeps the plain log-mel.
+    (`cepstral_smoother`); 0 keeps the plain log-mel. Like every front end it has `feature_size`,
+    `hop_length`, `frames(samples)` and `context` (samples read around a frame's position).
     """
+
+    hop_length = HOP_LENGTH
+    context = (N_FFT // 2, N_FFT // 2)
 
     def __init__(self, num_mels: int = NUM_MELS, lifter: int = 0) -> None:
         super().__init__()
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=SAMPLE_RATE, n_fft=N_FFT, win_length=WIN_LENGTH, hop_length=HOP_LENGTH,
             n_mels=num_mels, power=2.0)
+        self.feature_size = num_mels
         self.lifter = lifter
         self.smoother = cepstral_smoother(num_mels, lifter) if lifter else None
+
+    def frames(self, num_samples: int) -> int:
+        return num_samples // HOP_LENGTH + 1
 
     @torch.no_grad()
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
@@ -101,27 +114,29 @@ class LogMel(torch.nn.Module):
         return feats @ self.smoother if self.smoother is not None else feats
 
 
-def chunked_logmel(logmel: LogMel, wav: torch.Tensor, chunk_frames: int = 6000) -> torch.Tensor:
-    """`logmel(wav)` of wav [samples], computed `chunk_frames` frames (60 s) at a time: the same
-    features [frames, mels], frame for frame.
+def chunked_logmel(logmel: torch.nn.Module, wav: torch.Tensor, chunk_frames: int = 6000) -> torch.Tensor:
+    """`logmel(wav)` of wav [samples] for any front end, computed `chunk_frames` frames (60 s) at a
+    time: the same features [frames, feature_size], frame for frame.
 
     The whole-recording STFT of an hour holds the framed signal, its complex spectrum and power at
-    once, gigabytes; here only one chunk's do. Each chunk is cut with half an FFT window (rounded up
-    to whole hops) of extra samples on either side, so every kept frame's window lies inside real
-    samples and matches the whole-file frame; where a cut reaches the file's true start or end, the
-    STFT's own centre padding (reflection) applies there, as it does for the whole file. Frames are
-    written into one output tensor, so the result is never held twice.
+    once, gigabytes; here only one chunk's do. Each chunk is cut with the front end's `context`
+    (half an FFT window for a centred STFT, rounded up to whole hops) of extra samples on either
+    side, so every kept frame's window lies inside real samples and matches the whole-file frame;
+    where a cut reaches the file's true start or end, the front end's own padding applies there, as
+    it does for the whole file. Frames are written into one output tensor, so the result is never
+    held twice.
     """
-    total = num_frames(wav.numel())
+    hop = logmel.hop_length
+    total = logmel.frames(wav.numel())
     if total <= chunk_frames:
         return logmel(wav)
-    context = -(-N_FFT // 2 // HOP_LENGTH) * HOP_LENGTH  # half a window, rounded up to whole hops
-    out = torch.empty(total, logmel.mel.n_mels, dtype=wav.dtype)
+    before, after = (-(-side // hop) * hop for side in logmel.context)  # rounded up to whole hops
+    out = torch.empty(total, logmel.feature_size, dtype=torch.float32)
     for first in range(0, total, chunk_frames):
         last = min(first + chunk_frames, total)  # frames [first, last) of the whole recording
-        start = max(0, first * HOP_LENGTH - context)
-        piece = logmel(wav[start:last * HOP_LENGTH + context])
-        skip = (first * HOP_LENGTH - start) // HOP_LENGTH
+        start = max(0, first * hop - before)
+        piece = logmel(wav[start:last * hop + after])
+        skip = (first * hop - start) // hop
         out[first:last] = piece[skip:skip + last - first]
     return out
 
@@ -151,16 +166,33 @@ class GlobalCMVN(torch.nn.Module):
         return cls(torch.tensor(stats["mean"]), torch.tensor(stats["std"]), utterance_cmn)
 
 
+LOGMEL_FIXED = {"feature_size": (None, NUM_MELS), "n_fft": (None, N_FFT), "win_length": (None, WIN_LENGTH),
+                "hop_length": (None, HOP_LENGTH), "preemphasis": (None, 0.0)}
+
+
 def front_end_settings(cmvn: dict) -> dict:
-    """`{"lifter", "utterance_cmn"}` of the `cmvn` dict stored in a checkpoint or model file; files
-    from before these settings have neither and count as the plain log-mel."""
+    """What a model's features depend on, from the `cmvn` dict stored in a checkpoint or model file
+    or from the `data.front_end` group: `{"lifter", "utterance_cmn"}` for the log-mel (files from
+    before these settings have neither and count as the plain log-mel), `hf_settings` for the
+    `parakeet` and `lasr` kinds. Two front ends give the same features exactly when these agree."""
+    kind = cmvn.get("kind") or "logmel"
+    if kind != "logmel":
+        return hf_settings({**cmvn, "kind": kind})
+    odd = [f"{key}={cmvn[key]}" for key, allowed in LOGMEL_FIXED.items() if cmvn.get(key, None) not in allowed]
+    if odd:
+        raise ConpruneError(f"data.front_end.{odd[0]} applies to kind parakeet or lasr only (the logmel front end "
+                            "is fixed at 80 mels, n_fft 512, 400/160 samples): set data.front_end.kind or unset it")
     return {"lifter": int(cmvn.get("lifter", 0)), "utterance_cmn": bool(cmvn.get("utterance_cmn", False))}
 
 
-def front_end(cmvn: dict) -> tuple[LogMel, GlobalCMVN]:
-    """The feature extractor and normaliser a model was trained with, from its stored `cmvn` dict
-    (mean, std and the `front_end_settings`)."""
+def front_end(cmvn: dict) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The feature extractor and normaliser a model was trained with, from its stored `cmvn` dict:
+    `LogMel` and `GlobalCMVN` (mean, std and the log-mel settings), or an imported checkpoint's
+    front end, which normalises each utterance itself (Parakeet) or not at all (LASR), never with
+    global statistics."""
     settings = front_end_settings(cmvn)
+    if "kind" in settings:
+        return hf_front_end(settings)
     norm = GlobalCMVN(torch.tensor(cmvn["mean"]), torch.tensor(cmvn["std"]), settings["utterance_cmn"])
     return LogMel(lifter=settings["lifter"]), norm
 

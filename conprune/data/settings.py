@@ -55,14 +55,26 @@ class AugmentConfig:
 class FrontEndConfig:
     """The features a model sees: log-mel, optionally smoothed, then normalised.
 
+    kind: `logmel` (conprune's own: global CMVN), or the front end of an imported transformers
+    checkpoint, `parakeet` or `lasr` (`conprune.data.hf_features`), whose normalisation is per
+    utterance (Parakeet) or none (LASR), so no CMVN statistics are computed or read for them.
     lifter: smooth each log-mel frame to its first `lifter` cepstral coefficients (0 = off), see
-    `cepstral_smoother`; the CMVN stats are computed on the smoothed features.
-    utterance_cmn: subtract each utterance's mean after the global CMVN (see `GlobalCMVN`).
-    These two are stored with the model, and every later stage must use the same values.
+    `cepstral_smoother`; the CMVN stats are computed on the smoothed features (logmel only).
+    utterance_cmn: subtract each utterance's mean after the global CMVN (see `GlobalCMVN`; logmel only).
+    feature_size, n_fft, win_length, hop_length, preemphasis: the imported front end's settings, as
+    in the checkpoint's preprocessor_config.json (feature_size and preemphasis unset: the kind's
+    defaults, 80 and 0.97 for parakeet, 128 and none for lasr); the logmel is fixed at 80/512/400/160.
+    All but `cmvn_utterances` are stored with the model, and every later stage must use the same values.
     cmvn_utterances: how many training utterances the global CMVN stats are computed over, when
     `data.cmvn` is not given and the corpus has none yet.
     """
 
+    kind: str = "logmel"
     lifter: int = 0
     utterance_cmn: bool = False
+    feature_size: int | None = None
+    n_fft: int = 512
+    win_length: int = 400
+    hop_length: int = 160
+    preemphasis: float | None = None
     cmvn_utterances: int = 2000

@@ -18,7 +18,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from conprune.data.features import HOP_LENGTH, chunked_logmel, front_end, load_audio, num_frames
+from conprune.data.features import chunked_logmel, front_end, load_audio
 from conprune.data.tokenizer import Tokenizer
 from conprune.errors import ConpruneError
 from conprune.inference.windows import windowed_log_probs
@@ -27,7 +27,12 @@ from conprune.models.ctc import greedy_decode
 
 
 class Transcriber:
-    """A loaded model with its own tokenizer and CMVN, ready to turn waveforms into text."""
+    """A loaded model with its own tokenizer and front end, ready to turn waveforms into text.
+
+    The front end is whatever the model file stores (`features.front_end`): conprune's log-mel with
+    global CMVN, or an imported checkpoint's, which normalises each window on its own (Parakeet) or
+    not at all (LASR); `cmvn` is that normaliser.
+    """
 
     def __init__(self, model: ConformerCTC, info: dict, window_s: float = 30.0, overlap_s: float = 4.0) -> None:
         self.model = model.eval()
@@ -36,7 +41,7 @@ class Transcriber:
         self.window, self.overlap = round(window_s * 100), round(overlap_s * 100)
 
     def features(self, path: str | Path) -> torch.Tensor:
-        """Log-mel features [T, 80] before normalisation (CMVN is applied per window).
+        """Features [T, F] before normalisation (the normaliser is applied per window).
 
         Computed in chunks (`chunked_logmel`): an hour's whole-file STFT alone would need gigabytes.
         """
@@ -46,13 +51,14 @@ class Transcriber:
             raise ConpruneError(f"{path}: not a readable audio file ({exc})") from None
         wav = load_audio(path)
         min_frames = self.model.config.min_input_frames
-        if num_frames(wav.numel()) < min_frames:
+        if self.logmel.frames(wav.numel()) < min_frames:
+            needed = next(n for n in range(0, 16000 * 60, self.logmel.hop_length) if self.logmel.frames(n) >= min_frames)
             raise ConpruneError(f"{path}: {wav.numel()} samples at 16 kHz is too short to transcribe "
-                                f"(needs {(min_frames - 1) * HOP_LENGTH} or more)")
+                                f"(needs {needed} or more)")
         return chunked_logmel(self.logmel, wav)
 
     def log_probs(self, raw: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities [T', V] of raw features [T, 80], in windows when they are long."""
+        """Log-probabilities [T', V] of raw features [T, F], in windows when they are long."""
         def run(feats: torch.Tensor) -> torch.Tensor:
             return self.model(feats[None], None).log_probs[0]  # one utterance, no padding: no mask
 

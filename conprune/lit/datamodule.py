@@ -35,6 +35,7 @@ from conprune.data.features import (
     read_cmvn,
 )
 from conprune.data.fingerprint import corpus_fingerprint
+from conprune.data.hf_features import hf_front_end, stored_front_end
 from conprune.data.librispeech import expand_splits, find_corpus_dir, prepare
 from conprune.data.manifest import atomic_write_text, read_manifest
 from conprune.data.sampling import DynamicBucketBatchSampler, EvalBatchSampler
@@ -59,13 +60,16 @@ class LibriSpeechDataModule(L.LightningDataModule):
         batching: batch caps, length buckets, the training length filter, workers and cache
             (`BatchingConfig`).
         augment: SpecAugment, mel warping and speed perturbation, training only (`AugmentConfig`).
-        front_end: cepstral smoothing, per-utterance mean subtraction and the CMVN sample size
-            (`FrontEndConfig`); its `lifter` and `utterance_cmn` are stored with the model.
-        tokenizer: a SentencePiece model to use instead of the corpus's own
-            (`<root>/tokenizer/unigram<num_pieces>.model`, trained when missing), e.g. a shipped
-            teacher's: a student must read labels with its teacher's pieces.
+        front_end: the front end's kind (conprune's log-mel, or an imported checkpoint's), its
+            settings and the CMVN sample size (`FrontEndConfig`); all but the sample size are stored
+            with the model.
+        tokenizer: a SentencePiece model or a Hugging Face tokenizer.json to use instead of the
+            corpus's own (`<root>/tokenizer/unigram<num_pieces>.model`, trained when missing), e.g. a
+            shipped or imported teacher's: a student must read labels with its teacher's pieces.
         cmvn: CMVN statistics (JSON) to use instead of computing them from the training splits,
-            e.g. a shipped teacher's: its features must be normalised as in its training.
+            e.g. a shipped teacher's: its features must be normalised as in its training. A
+            `parakeet` or `lasr` front end uses none (it may be given that teacher's front-end JSON,
+            which must then agree with `front_end`).
     """
 
     def __init__(self, root: str = "data/synth", train_splits: tuple[str, ...] = ("train-clean-100",),
@@ -79,6 +83,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
         self.augment = coerce(AugmentConfig, augment, "data.augment")
         # Not `front_end`: that name is the stored settings dict other stages compare against.
         self.front_end_config = coerce(FrontEndConfig, front_end, "data.front_end")
+        front_end_settings(plain(self.front_end_config))  # a bad combination fails here, not in setup
         self.save_hyperparameters({"root": root, "train_splits": train_splits, "val_splits": val_splits,
                                    "test_splits": test_splits, "num_pieces": num_pieces, "seed": seed,
                                    "batching": plain(self.batching), "augment": plain(self.augment),
@@ -89,7 +94,8 @@ class LibriSpeechDataModule(L.LightningDataModule):
         self.val_splits = expand_splits(val_splits)
         self.test_splits = expand_splits(test_splits)
         self.tokenizer: Tokenizer | None = None
-        self.cmvn: GlobalCMVN | None = None
+        self.cmvn: torch.nn.Module | None = None  # the normaliser: GlobalCMVN for the log-mel
+        self.extractor: torch.nn.Module | None = None
         self.train_sampler: DynamicBucketBatchSampler | None = None
         self._sampler_state: dict | None = None
         self.skipped: dict[str, dict[str, int]] = {}  # split -> {too_long, unknown_chars}
@@ -119,6 +125,11 @@ class LibriSpeechDataModule(L.LightningDataModule):
         """The feature settings a model trained on this data depends on (stored with its CMVN)."""
         return front_end_settings(plain(self.front_end_config))
 
+    @property
+    def global_cmvn(self) -> bool:
+        """Whether the front end uses global CMVN statistics (the log-mel) or none (imported kinds)."""
+        return "kind" not in self.front_end
+
     def train_fingerprint(self) -> dict[str, dict]:
         """Checksums of the training splits' text and audio (`conprune.data.fingerprint`), computed
         once: a model stores them so a later stage can tell whether it sees the same corpus."""
@@ -128,7 +139,10 @@ class LibriSpeechDataModule(L.LightningDataModule):
 
     def cmvn_settings(self) -> dict:
         """What a model trained on this data needs to see the same features: the CMVN statistics
-        and the front-end settings (stored with every checkpoint and model file)."""
+        and the front-end settings (stored with every checkpoint and model file); an imported
+        kind's settings alone, since it has no statistics."""
+        if not self.global_cmvn:
+            return stored_front_end(self.front_end)
         return {"mean": self.cmvn.mean.tolist(), "std": self.cmvn.std.tolist(), **self.front_end}
 
     # -- hooks ---------------------------------------------------------------------------
@@ -148,7 +162,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
                                     f"unset to use the corpus's own")
         if not self.tokenizer_path.is_file():
             train_tokenizer((r["text"] for r in train_rows), self.tokenizer_path, self.hparams.num_pieces)
-        if not self.cmvn_path.is_file():
+        if self.global_cmvn and not self.cmvn_path.is_file():
             order = torch.randperm(len(train_rows), generator=torch.Generator().manual_seed(0)).tolist()
             front = self.front_end_config
             stats = compute_cmvn((train_rows[i]["path"] for i in order), front.cmvn_utterances, front.lifter)
@@ -161,13 +175,38 @@ class LibriSpeechDataModule(L.LightningDataModule):
             raise ConpruneError(f"tokenizer {self.tokenizer_path} has {self.tokenizer.vocab_size - 1} "
                                 f"pieces but data.num_pieces={self.hparams.num_pieces}; delete it or fix "
                                 "data.num_pieces")
+        if not self.global_cmvn:
+            self._check_front_end_file()
+            self.extractor, self.cmvn = hf_front_end(self.front_end)
+            return
         front = self.front_end_config
+        self.extractor = LogMel(lifter=front.lifter)
         self.cmvn = GlobalCMVN.load(self.cmvn_path, front.utterance_cmn)
         stats_lifter = int(read_cmvn(self.cmvn_path).get("lifter", 0))
         if stats_lifter != front.lifter:
             raise ConpruneError(f"data.cmvn: {self.cmvn_path} holds statistics of lifter {stats_lifter} features "
                                 f"but data.front_end.lifter={front.lifter}; use the statistics of the same "
                                 "front end")
+
+    def _check_front_end_file(self) -> None:
+        """An imported kind reads no statistics; a `data.cmvn` given with it must be that kind's
+        front-end JSON with the same settings (a teacher's), or it would silently be ignored."""
+        given = self.hparams.cmvn
+        if not given:
+            return
+        try:
+            stored = json.loads(Path(given).read_text())
+            settings = front_end_settings(stored) if isinstance(stored, dict) else None
+        except (OSError, json.JSONDecodeError, ConpruneError):
+            settings = None
+        kind = self.front_end["kind"]
+        if settings is None or "kind" not in settings:
+            raise ConpruneError(f"data.cmvn: {given} holds no {kind} front end, and data.front_end.kind={kind} uses "
+                                "no CMVN statistics: unset data.cmvn")
+        if settings != self.front_end:
+            wanted = ", ".join(f"data.front_end.{k}={v}" for k, v in settings.items())
+            raise ConpruneError(f"data.cmvn: {given} describes the front end {wanted}, which this run's data.front_end "
+                                "does not match: set those values (or unset data.cmvn)")
 
     def _dataset(self, split: str, train: bool) -> AsrDataset:
         rows = read_manifest(self.manifest_path(split))
@@ -185,7 +224,7 @@ class LibriSpeechDataModule(L.LightningDataModule):
             raise ConpruneError(f"data.augment.speed_perturb={list(speeds)}: factors must lie in [0.5, 2.0], "
                                 "e.g. [0.9, 1.0, 1.1]")
         return AsrDataset(rows, self.tokenizer, self.cmvn, augment, cache=self.batching.cache_features,
-                          speeds=speeds, logmel=LogMel(lifter=self.front_end_config.lifter))
+                          speeds=speeds, logmel=self.extractor)
 
     def _loader(self, dataset: AsrDataset, batch_sampler, generator: torch.Generator | None = None) -> DataLoader:
         workers = self.batching.num_workers
