@@ -4,20 +4,33 @@ Every prunable count is stored per layer (heads, FFN widths, conv channels) so t
 compacted model is just another config: there is no separate "pruned model" class. A count of 0
 means that module is absent in that layer. `head_dim` is fixed per model because pruning removes
 whole heads, never shrinks them.
+
+The fields after `pos_enc` let one config express other published Conformer-CTC families exactly
+(Parakeet / FastConformer-CTC, LASR; see conprune.interop.hf_weights), so their checkpoints can be
+pruned like our own. Each defaults to conprune's own model, so an older config dict, which lacks
+them, loads into the same model it always did.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 from conprune.errors import ConpruneError, check_fields
 
 CONV_NORMS = ("batchnorm", "layernorm")
 # "rope" is rotary (relative) position encoding: no parameters, per-head, so pruning a head
-# needs no extra slicing and attention MACs stay Q·Kᵀ + A·V + projections.
-POS_ENCODINGS = ("rope", "abs", "none")
+# needs no extra slicing and attention MACs stay Q·Kᵀ + A·V + projections. "rel_xl" is
+# Transformer-XL relative attention (Parakeet / FastConformer): a bias-free `linear_pos` projection
+# of a sinusoid table over the 2T−1 relative distances and per-head biases `pos_bias_u`/`pos_bias_v`;
+# all three are per head, so a head is still pruned as one slice.
+POS_ENCODINGS = ("rope", "abs", "none", "rel_xl")
+ACTIVATIONS = ("silu", "relu", "gelu")
+# "symmetric": k//2 frames each side (odd kernels only); "same": PyTorch's padding="same",
+# (k−1)//2 before and k//2 after, which also fits even kernels (LASR's depthwise kernel is 32).
+CONV_PADDINGS = ("symmetric", "same")
 PER_LAYER = ("heads", "ffn1_dim", "ffn2_dim", "conv_channels")
 
 
@@ -42,11 +55,33 @@ class ConformerConfig:
     subsampling_factor: int = 4
     conv_norm: str = "batchnorm"
     pos_enc: str = "rope"
+    # Front end: kernel of every front-end conv; `subsampling_padded` pads the 2-D kinds by
+    # (k−1)//2 on each side (Parakeet/NeMo), so frames map n ↦ ⌊(n−1)/s⌋+1 and padded frames are
+    # zeroed before every conv; `input_scale` multiplies its output (Parakeet's √d_model xscale).
+    subsampling_kernel: int = 3
+    subsampling_padded: bool = False
+    input_scale: float = 1.0
+    rope_theta: float = 10000.0
+    # Bias of q/k/v/out, of both FFN linears, of the conv module's pw1/depthwise/pw2, and of every
+    # LayerNorm; norm epsilons and the conv module's BatchNorm momentum.
+    attn_bias: bool = True
+    ffn_bias: bool = True
+    conv_bias: bool = True
+    norm_bias: bool = True
+    norm_eps: float = 1e-5
+    bn_eps: float = 1e-5
+    bn_momentum: float = 0.1
+    activation: str = "silu"  # of the FFNs and the conv module
+    conv_padding: str = "symmetric"
+    # Residual weights (a, b): x ← a·x + b·module(x), kept (x ← a·x) when the module is absent.
+    ffn_residual: list[float] = field(default_factory=lambda: [1.0, 0.5])
+    conv_residual: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    final_norm: bool = False  # a LayerNorm after the last block (LASR's encoder out_norm)
 
     def __post_init__(self) -> None:
         if self.subsampling_channels is None:
             self.subsampling_channels = self.d_model
-        for name in PER_LAYER:
+        for name in PER_LAYER + RESIDUALS:
             value = getattr(self, name)
             if isinstance(value, tuple):
                 setattr(self, name, list(value))
@@ -61,7 +96,14 @@ class ConformerConfig:
         if self.subsampling_factor not in SUBSAMPLING_STRIDES:
             raise ConpruneError(f"model config field 'subsampling_factor' must be one of "
                                 f"{sorted(SUBSAMPLING_STRIDES)}, got {self.subsampling_factor!r}")
-        _check_int("input_dim", self.input_dim, minimum=7)  # the 3×3 stride-2 front-end needs >= 7 bins
+        _check_int("subsampling_kernel", self.subsampling_kernel, minimum=1)
+        if self.subsampling == "conv1d" and (self.subsampling_factor != 4 or self.subsampling_padded):
+            raise ConpruneError("model config subsampling='conv1d' (LASR's front end) needs subsampling_factor 4 "
+                                "and subsampling_padded false")
+        legacy = self.subsampling != "conv1d" and (self.subsampling_kernel, self.subsampling_padded) == (3, False)
+        # the 3×3 stride-2 front end needs >= 7 bins; another 2-D front end at least one output bin
+        _check_int("input_dim", self.input_dim,
+                   minimum=7 if legacy else 1 if self.subsampling == "conv1d" else self.min_input_frames)
         for name in PER_LAYER:
             value = getattr(self, name)
             if not isinstance(value, list) or len(value) != self.num_layers:
@@ -70,8 +112,12 @@ class ConformerConfig:
                     f"(one per layer, num_layers={self.num_layers}), got {value!r}")
             for i, v in enumerate(value):
                 _check_int(f"{name}[{i}]", v, minimum=0)
-        if self.conv_kernel % 2 == 0:
-            raise ConpruneError(f"model config field 'conv_kernel' must be odd, got {self.conv_kernel}")
+        if self.conv_padding not in CONV_PADDINGS:
+            raise ConpruneError(f"model config field 'conv_padding' must be one of {CONV_PADDINGS}, "
+                                f"got {self.conv_padding!r}")
+        if self.conv_kernel % 2 == 0 and self.conv_padding != "same":
+            raise ConpruneError(f"model config field 'conv_kernel' must be odd (or set conv_padding: same), "
+                                f"got {self.conv_kernel}")
         if self.conv_norm not in CONV_NORMS:
             raise ConpruneError(f"model config field 'conv_norm' must be one of {CONV_NORMS}, "
                                 f"got {self.conv_norm!r}")
@@ -81,24 +127,56 @@ class ConformerConfig:
         if self.pos_enc == "rope" and self.head_dim % 2:
             raise ConpruneError(f"model config field 'head_dim' must be even for pos_enc='rope', "
                                 f"got {self.head_dim}")
-        if self.pos_enc == "abs" and self.d_model % 2:
-            raise ConpruneError(f"model config field 'd_model' must be even for pos_enc='abs', "
+        if self.pos_enc in ("abs", "rel_xl") and self.d_model % 2:
+            raise ConpruneError(f"model config field 'd_model' must be even for pos_enc={self.pos_enc!r}, "
                                 f"got {self.d_model}")
         for name in ("dropout", "attn_dropout"):
             p = getattr(self, name)
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
                 raise ConpruneError(f"model config field '{name}' must be a float in [0, 1), got {p!r}")
+        self._validate_options()
+
+    def _validate_options(self) -> None:
+        """The family options (fields after `pos_enc`)."""
+        for name in ("subsampling_padded", "attn_bias", "ffn_bias", "conv_bias", "norm_bias", "final_norm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConpruneError(f"model config field '{name}' must be true or false, got {getattr(self, name)!r}")
+        for name in ("input_scale", "rope_theta", "norm_eps", "bn_eps"):
+            _check_float(name, getattr(self, name), positive=True)
+        _check_float("bn_momentum", self.bn_momentum)
+        if not 0.0 <= self.bn_momentum <= 1.0:
+            raise ConpruneError(f"model config field 'bn_momentum' must be in [0, 1], got {self.bn_momentum!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ConpruneError(f"model config field 'activation' must be one of {ACTIVATIONS}, "
+                                f"got {self.activation!r}")
+        for name in RESIDUALS:
+            value = getattr(self, name)
+            if not isinstance(value, list) or len(value) != 2:
+                raise ConpruneError(f"model config field '{name}' must be a list [a, b] (x <- a*x + b*module(x)), "
+                                    f"got {value!r}")
+            _check_float(f"{name}[0]", value[0], positive=True)
+            _check_float(f"{name}[1]", value[1])
 
     @property
     def strides(self) -> tuple[int, ...]:
-        """Time (and frequency) stride of each unpadded 3×3 front-end conv."""
+        """Time (and, for the 2-D front ends, frequency) stride of each front-end conv."""
         return SUBSAMPLING_STRIDES[self.subsampling_factor]
+
+    @property
+    def subsampling_padding(self) -> int:
+        """Padding on each side of every front-end conv (0 unless `subsampling_padded`)."""
+        return (self.subsampling_kernel - 1) // 2 if self.subsampling_padded else 0
+
+    def subsampled_length(self, n: Any) -> Any:
+        """Frames left after the front end from n input frames (int or integer tensor); for the 2-D
+        kinds also the frequency bins left from n bins."""
+        return subsampled(n, self.strides, self.subsampling_kernel, self.subsampling_padding)
 
     @property
     def min_input_frames(self) -> int:
         """The fewest input frames that give one output frame."""
         n = 1
-        while subsampled(n, self.strides) < 1:
+        while self.subsampled_length(n) < 1:
             n += 1
         return n
 
@@ -135,17 +213,20 @@ class ConformerConfig:
         return ConformerConfig.from_dict({**self.to_dict(), **changes})
 
 
-SUBSAMPLING = ("conv2d", "dw_striding")
+# "conv1d" is LASR's front end (a per-frame Linear, then 1-D convs over time only).
+SUBSAMPLING = ("conv2d", "dw_striding", "conv1d")
 # Subsampling factor -> strides of the front-end convs. 8x is NeMo's FastConformer (three stride-2
 # convs); 6x (stride 2 then 3) sits between, for vocabularies too fine-grained for 12.5 frames/s.
 SUBSAMPLING_STRIDES: dict[int, tuple[int, ...]] = {4: (2, 2), 6: (2, 3), 8: (2, 2, 2)}
+RESIDUALS = ("ffn_residual", "conv_residual")
 
 
-def subsampled(n: Any, strides: tuple[int, ...]) -> Any:
-    """Frames (or frequency bins) left after unpadded 3×3 convs with these strides: n ↦ ⌊(n−3)/s⌋+1
-    per conv, never negative. Works on ints and on integer tensors alike."""
+def subsampled(n: Any, strides: tuple[int, ...], kernel: int = 3, padding: int = 0) -> Any:
+    """Frames (or frequency bins) left after convs of this kernel, padding and strides:
+    n ↦ ⌊(n + 2·padding − kernel)/s⌋+1 per conv (unpadded 3×3 by default), never negative. Works on
+    ints and on integer tensors alike."""
     for s in strides:
-        n = (n - 3) // s + 1
+        n = (n - kernel) // s + 1 if not padding else (n + 2 * padding - kernel) // s + 1
         n = n.clamp(min=0) if hasattr(n, "clamp") else max(n, 0)
     return n
 
@@ -197,6 +278,13 @@ def build_config(preset_name: str, vocab_size: int, overrides: dict | None) -> C
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConpruneError(f"model config field '{name}' must be an int >= {minimum}, got {value!r}")
+
+
+def _check_float(name: str, value: Any, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
+            (positive and value <= 0):
+        raise ConpruneError(f"model config field '{name}' must be a finite number{' > 0' if positive else ''}, "
+                            f"got {value!r}")
 
 
 def _copy(value: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Position encodings: sinusoidal (absolute, added once) and rotary (RoPE, per head in attention)."""
+"""Position encodings: sinusoidal (absolute, added once), rotary (RoPE, per head in attention) and
+the Transformer-XL relative table (projected per head by rel_xl attention)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,20 @@ def sinusoid(length: int, dim: int, device: torch.device) -> Tensor:
     return table
 
 
-def rope_tables(length: int, head_dim: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """cos/sin tables [length, head_dim] for rotary embeddings (rotate-half layout)."""
-    inv = 1.0 / (1e4 ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
+def relative_table(length: int, dim: int, device: torch.device) -> Tensor:
+    """Sinusoid table [2·length−1, dim] of the relative distances length−1, …, −(length−1) (row r is
+    distance length−1−r), sin and cos interleaved per frequency: the table Parakeet's (and NeMo's)
+    relative attention projects, computed with their formula so imported weights see the same
+    numbers. `dim` must be even."""
+    inv = 1.0 / (1e4 ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim))
+    distance = torch.arange(length - 1, -length, -1, device=device).float()
+    angles = distance[:, None] * inv
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).reshape(-1, dim)
+
+
+def rope_tables(length: int, head_dim: int, device: torch.device, theta: float = 1e4) -> tuple[Tensor, Tensor]:
+    """cos/sin tables [length, head_dim] for rotary embeddings (rotate-half layout) of base `theta`."""
+    inv = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
     angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inv
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
