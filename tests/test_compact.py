@@ -28,10 +28,21 @@ LENGTHS = (97, 60, 41)
 BASE = {"d_model": 32, "num_layers": 4, "vocab_size": 13, "head_dim": 8, "heads": [4, 2, 3, 4],
         "ffn1_dim": [24, 16, 0, 20], "ffn2_dim": [16, 24, 12, 8], "conv_channels": [12, 8, 16, 0],
         "input_dim": 40, "conv_kernel": 5, "subsampling_channels": 8, "dropout": 0.0, "attn_dropout": 0.0}
+LASR = {"subsampling": "conv1d", "subsampling_kernel": 5, "ffn_residual": [1.5, 0.5], "conv_residual": [2.0, 1.0],
+        "final_norm": True, "conv_kernel": 6, "conv_padding": "same", "norm_eps": 1e-6}
 CONFIGS = {
     "batchnorm-rope": ConformerConfig(**BASE),
     "layernorm-abs-dw": ConformerConfig(**BASE, conv_norm="layernorm", pos_enc="abs", subsampling="dw_striding"),
     "batchnorm-none": ConformerConfig(**BASE, pos_enc="none"),
+    # Parakeet-like: rel_xl heads carry linear_pos rows and pos_bias_u/v rows; no linear/conv biases
+    "parakeet-like": ConformerConfig(**BASE, pos_enc="rel_xl", subsampling="dw_striding", subsampling_factor=8,
+                                     subsampling_padded=True, input_scale=32 ** 0.5, attn_bias=False,
+                                     ffn_bias=False, conv_bias=False),
+    "lasr-like": ConformerConfig(**{**BASE, **LASR}, attn_bias=False, ffn_bias=False, conv_bias=False,
+                                 norm_bias=False),
+    # residual weights and input scaling with biases: a removed module's bias moves to the last
+    # writer divided by the weights applied since
+    "residual-weights-biased": ConformerConfig(**{**BASE, **LASR}, pos_enc="rel_xl", input_scale=3.0),
 }
 # Every module kind removed once by its module gate (0) and once by all units 0 with the module
 # gate on, which leaves a bias-only output that compaction moves to the previous writer.
@@ -52,7 +63,7 @@ def dense_model(cfg: ConformerConfig, seed: int = 0) -> ConformerCTC:
         elif name.endswith("running_var"):
             buf.uniform_(0.5, 2.0)
     for name, p in model.named_parameters():
-        if "norm" in name or name.endswith("bias"):
+        if "norm" in name or name.endswith("bias") or "pos_bias" in name:
             p.data.normal_(1.0 if "norm" in name and name.endswith("weight") else 0.0, 0.3)
     return model.eval()
 
@@ -164,6 +175,15 @@ def test_bad_gates_refused() -> None:
         compact(model, {"layers.0.mhsa.module": torch.tensor(float("nan"))})
     with pytest.raises(ConpruneError, match="unknown gate"):
         compact(model, {"layers.3.conv.channels": torch.ones(4)})
+
+
+def test_bias_without_a_writer_refused() -> None:
+    """Bias-free LayerNorms with biased linears: a module pruned to no units (gate on) right after a
+    block's output norm leaves its output bias nowhere to go."""
+    model = dense_model(ConformerConfig(**BASE, norm_bias=False))
+    with pytest.raises(ConpruneError, match="cannot remove layers.1.ffn1: .*drop the module with its module gate"):
+        compact(model, {"layers.1.ffn1.units": torch.zeros(16)})
+    assert compact(model, {"layers.1.ffn1.module": torch.tensor(0.0)}).config.ffn1_dim[1] == 0
 
 
 def test_save_load_round_trip_and_fresh_process(tmp_path) -> None:

@@ -43,6 +43,25 @@ CONFIGS = {
     "conv2d-6x": ConformerConfig(d_model=24, num_layers=1, vocab_size=9, heads=[3], head_dim=8,
                                  ffn1_dim=[48], ffn2_dim=[24], conv_channels=[24], input_dim=41,
                                  conv_kernel=5, subsampling_channels=8, subsampling_factor=6),
+    # Parakeet-like: rel_xl attention (linear_pos over 2T'-1 distances, Q·R), padded depthwise 8x
+    # front end, input scaling, no linear or conv biases
+    "parakeet-like": ConformerConfig(d_model=32, num_layers=3, vocab_size=29, heads=[2, 0, 4], head_dim=8,
+                                     ffn1_dim=[64, 48, 0], ffn2_dim=[40, 56, 24], conv_channels=[32, 16, 0],
+                                     input_dim=80, conv_kernel=9, subsampling_channels=8, pos_enc="rel_xl",
+                                     subsampling="dw_striding", subsampling_factor=8, subsampling_padded=True,
+                                     input_scale=32 ** 0.5, attn_bias=False, ffn_bias=False, conv_bias=False),
+    # LASR-like: conv1d front end, bias-free norms and linears, residual weights, final norm, even kernel
+    "lasr-like": ConformerConfig(d_model=24, num_layers=2, vocab_size=17, heads=[3, 1], head_dim=8,
+                                 ffn1_dim=[48, 0], ffn2_dim=[24, 40], conv_channels=[24, 8], input_dim=40,
+                                 conv_kernel=8, conv_padding="same", subsampling_channels=16, subsampling="conv1d",
+                                 subsampling_kernel=5, attn_bias=False, ffn_bias=False, conv_bias=False,
+                                 norm_bias=False, ffn_residual=[1.5, 0.5], conv_residual=[2.0, 1.0], final_norm=True),
+    # rel_xl with biases, a padded full-conv 5×5 front end and a bias-free channel LayerNorm
+    "rel-xl-padded-conv2d": ConformerConfig(d_model=16, num_layers=2, vocab_size=9, heads=[1, 2], head_dim=4,
+                                            ffn1_dim=[16, 8], ffn2_dim=[0, 8], conv_channels=[8, 16], input_dim=23,
+                                            conv_kernel=3, subsampling_channels=4, subsampling_kernel=5,
+                                            subsampling_padded=True, pos_enc="rel_xl", conv_norm="layernorm",
+                                            norm_bias=False, activation="relu"),
 }
 
 
@@ -98,7 +117,7 @@ def test_expected_equals_exact_at_binary_gates(name: str) -> None:
     assert expected_params(cfg, {}).item() == count_params(cfg)
     assert expected_macs(cfg, {}, 300).item() == count_macs(cfg, 300)
     for trial in range(12):
-        masks = _random_masks(cfg, gen, hidden=cfg.pos_enc != "abs" and trial % 2 == 1)
+        masks = _random_masks(cfg, gen, hidden=cfg.pos_enc not in ("abs", "rel_xl") and trial % 2 == 1)
         small = pruned_config(cfg, masks)
         assert expected_params(cfg, masks).item() == pytest.approx(count_params(small), abs=1e-6)
         assert expected_macs(cfg, masks, 300).item() == pytest.approx(count_macs(small, 300), abs=1e-6)

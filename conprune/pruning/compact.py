@@ -12,7 +12,10 @@ is the deterministic cost the pruning stage optimised.
 A module whose gate is on but whose units are all 0 still adds a constant (its output bias) to
 the residual stream; it is removed anyway (the cost model counts it absent) and that constant is
 moved into the bias of whatever last wrote the stream (the previous module's output linear, the
-previous block's output LayerNorm, or the front-end projection), so removal stays exact.
+previous block's output LayerNorm, or the front-end projection), divided by the residual weights
+and input scale that bias has been multiplied by since, so removal stays exact. Per head, rel_xl's
+`linear_pos` rows and `pos_bias_u`/`pos_bias_v` rows go with the q/k/v rows; a bias switched off by
+the config is simply absent.
 
 Exact with `conv_norm="batchnorm"`. With `"layernorm"` the channel LayerNorm's statistics span
 all channels, so slicing *some* conv channels changes them: that is refused unless
@@ -29,12 +32,12 @@ from torch import Tensor
 
 from conprune.errors import ConpruneError
 from conprune.models.config import ConformerConfig
-from conprune.models.conformer import ConformerCTC
+from conprune.models.conformer import ConformerCTC, residual_weights
 from conprune.models.gate_keys import MODULES
 from conprune.pruning.cost import pruned_config
 
-# Block module -> (its output linear, residual scale the block applies to its output).
-OUTPUT = {"ffn1": ("fc2", 0.5), "mhsa": ("out", 1.0), "conv": ("pw2", 1.0), "ffn2": ("fc2", 0.5)}
+# Block module -> its output linear.
+OUTPUT = {"ffn1": "fc2", "mhsa": "out", "conv": "pw2", "ffn2": "fc2"}
 
 
 def compact(model: ConformerCTC, gates: Mapping[str, Tensor], *, allow_inexact: bool = False) -> ConformerCTC:
@@ -61,19 +64,22 @@ def compact_state(model: ConformerCTC, gates: Mapping[str, Tensor], *,
     if cfg.conv_norm == "layernorm" and not allow_inexact:
         _refuse_partial_layernorm_conv(cfg, new_cfg, gates)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    writer = ("subsampling.proj.bias", 1.0)  # the last bias added to the residual stream, its scale
+    weights = residual_weights(cfg)
+    # The bias that last wrote the residual stream and the factor one unit of it has in x now.
+    writer: tuple[str | None, float] = ("subsampling.proj.bias", cfg.input_scale)
     for i in range(cfg.num_layers):
         for name, (field, unit) in MODULES.items():
+            a, b = weights[name]
+            writer = (writer[0], writer[1] * a)
             if not getattr(cfg, field)[i]:
                 continue
-            prefix, (out_name, scale) = f"layers.{i}.{name}.", OUTPUT[name]
-            out_w, out_b = f"{prefix}{out_name}.weight", f"{prefix}{out_name}.bias"
+            prefix = f"layers.{i}.{name}."
+            out_w, out_b = f"{prefix}{OUTPUT[name]}.weight", f"{prefix}{OUTPUT[name]}.bias"
             module = gates.get(f"{prefix}module")
-            g = module.reshape(()).to(state[out_b].dtype) if module is not None else None
+            g = module.reshape(()).to(state[out_w].dtype) if module is not None else None
             if getattr(new_cfg, field)[i] == 0:
-                if g is None or bool(g != 0):  # units all 0, module on: only its bias reaches x
-                    constant = scale * (g if g is not None else 1.0) * state[out_b]
-                    state[writer[0]] += constant / writer[1]
+                if out_b in state and (g is None or bool(g != 0)):  # units all 0, module on: only its bias reaches x
+                    _move_constant(state, writer, b * (g if g is not None else 1.0) * state[out_b], prefix)
                 for key in [k for k in state if k.startswith(prefix)]:
                     del state[key]
                 continue
@@ -82,10 +88,23 @@ def compact_state(model: ConformerCTC, gates: Mapping[str, Tensor], *,
                 _slice_units(state, cfg, name, prefix, values.to(state[out_w].dtype))
             if g is not None:
                 state[out_w] *= g
-                state[out_b] *= g
-            writer = (out_b, scale)
-        writer = (f"layers.{i}.norm_out.bias", 1.0)
+                if out_b in state:
+                    state[out_b] *= g
+            if out_b in state:
+                writer = (out_b, b)
+        writer = (f"layers.{i}.norm_out.bias", 1.0) if cfg.norm_bias else (None, 1.0)
     return new_cfg, state
+
+
+def _move_constant(state: dict[str, Tensor], writer: tuple[str | None, float], constant: Tensor,
+                   prefix: str) -> None:
+    """Add a removed module's constant output to the bias that last wrote the residual stream,
+    divided by the factor (residual weights since, the writer's own) that bias has in x now."""
+    if writer[0] is None:
+        raise ConpruneError(f"cannot remove {prefix.rstrip('.')}: every unit is pruned but its output bias "
+                            "reaches the residual stream and no earlier bias in the block can take it; "
+                            "drop the module with its module gate instead")
+    state[writer[0]] += constant / writer[1]
 
 
 def _check_values(gates: Mapping[str, Tensor]) -> None:
@@ -117,19 +136,23 @@ def _fold_columns(weight: Tensor, keep: Tensor, values: Tensor) -> Tensor:
 
 
 def _slice_rows(state: dict[str, Tensor], keys: list[str], rows: Tensor) -> None:
+    """Rows `rows` of each of `keys` that the model has (a bias switched off is absent)."""
     for key in keys:
-        state[key] = state[key].index_select(0, rows).contiguous()
+        if key in state:
+            state[key] = state[key].index_select(0, rows).contiguous()
 
 
 def _slice_units(state: dict[str, Tensor], cfg: ConformerConfig, name: str, prefix: str,
                  values: Tensor) -> None:
     """Drop the units whose gate is 0 from one module; fold the kept values into the next weights."""
-    keep = torch.nonzero(values != 0).flatten().to(state[f"{prefix}{OUTPUT[name][0]}.weight"].device)
+    keep = torch.nonzero(values != 0).flatten().to(state[f"{prefix}{OUTPUT[name]}.weight"].device)
     kept = values.to(keep.device).index_select(0, keep)
-    if name == "mhsa":
+    if name == "mhsa":  # q/k/v (and linear_pos) rows, pos_bias_u/v rows, out columns per head
         hd = cfg.head_dim
         rows = (keep[:, None] * hd + torch.arange(hd, device=keep.device)).flatten()
-        _slice_rows(state, [f"{prefix}{p}.{s}" for p in "qkv" for s in ("weight", "bias")], rows)
+        _slice_rows(state, [f"{prefix}{p}.{s}" for p in ("q", "k", "v", "linear_pos") for s in ("weight", "bias")],
+                    rows)
+        _slice_rows(state, [f"{prefix}pos_bias_u", f"{prefix}pos_bias_v"], keep)
         state[f"{prefix}out.weight"] = _fold_columns(state[f"{prefix}out.weight"], rows,
                                                      kept.repeat_interleave(hd))
     elif name == "conv":

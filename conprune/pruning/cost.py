@@ -7,9 +7,12 @@ Lagrangian pushes toward the sparsity target. Sharing the formulas is what makes
 cost of 0/1 keep-probabilities equal the exact cost of the pruned config.
 
 MAC conventions (what `torch.utils.flop_counter.FlopCounterMode` counts, flops = 2 × MACs):
-weights of every Linear/Conv (the front-end Conv2ds and projection, q/k/v/out, FFN fc1/fc2,
-conv pw1/depthwise/pw2, the CTC head) and attention's Q·Kᵀ and A·V, each T'²·head_dim per head.
-Biases, norms, activations, softmax, GLU, RoPE and gating are elementwise and not counted.
+weights of every Linear/Conv (the front-end convs and linears, q/k/v/out, FFN fc1/fc2, conv
+pw1/depthwise/pw2, the CTC head) and attention's Q·Kᵀ and A·V, each T'²·head_dim per head. With
+pos_enc="rel_xl" also, per head, `linear_pos` over the 2T'−1 relative distances ((2T'−1)·d·head_dim,
+projected once per utterance) and the position scores (q+v)·R, T'·(2T'−1)·head_dim.
+Biases, norms, activations, softmax, GLU, RoPE, the rel_xl shift, residual and input scaling and
+gating are elementwise and not counted.
 Note: on CPU, PyTorch's fused `_scaled_dot_product_flash_attention_for_cpu` has no flop formula,
 so FlopCounterMode only sees the T'² terms under `sdpa_kernel(SDPBackend.MATH)` (or on GPU).
 """
@@ -42,32 +45,53 @@ def output_frames(frames: int, strides: tuple[int, ...] = (2, 2)) -> int:
 
 
 def _subsampling_cost(cfg: ConformerConfig, d: Num, frames: int) -> tuple[Num, Num]:
-    """(params, MACs) of the front end: a 1→C 3×3 conv, then per further stride a full C→C 3×3
-    conv or a depthwise 3×3 + pointwise 1×1 pair, then the C·F'→d projection."""
-    c = cfg.subsampling_channels
-    t, f = subsampled(frames, cfg.strides[:1]), subsampled(cfg.input_dim, cfg.strides[:1])
-    params, macs = 10 * c, 9 * c * t * f
+    """(params, MACs) of the front end: a 1→C k×k conv, then per further stride a full C→C k×k
+    conv or a depthwise k×k + pointwise 1×1 pair, then the C·F'→d projection (k = 3 by default);
+    or LASR's F→d linear, d→d and d→C kernel-k Conv1ds and C→d linear."""
+    c, k = cfg.subsampling_channels, cfg.subsampling_kernel
+    if cfg.subsampling == "conv1d":
+        t1 = subsampled(frames, cfg.strides[:1], k)
+        t2 = subsampled(t1, cfg.strides[1:], k)
+        params = cfg.input_dim * d + d + k * d * d + d + k * d * c + c + c * d + d
+        return params, frames * cfg.input_dim * d + t1 * k * d * d + t2 * k * d * c + t2 * c * d
+    pad, kk = cfg.subsampling_padding, k * k
+    t, f = subsampled(frames, cfg.strides[:1], k, pad), subsampled(cfg.input_dim, cfg.strides[:1], k, pad)
+    params, macs = (kk + 1) * c, kk * c * t * f
     for stride in cfg.strides[1:]:
-        t, f = subsampled(t, (stride,)), subsampled(f, (stride,))
+        t, f = subsampled(t, (stride,), k, pad), subsampled(f, (stride,), k, pad)
         if cfg.subsampling == "dw_striding":
-            params, macs = params + 11 * c + c * c, macs + t * f * c * (9 + c)
+            params, macs = params + (kk + 2) * c + c * c, macs + t * f * c * (kk + c)
         else:
-            params, macs = params + 9 * c * c + c, macs + 9 * t * f * c * c
+            params, macs = params + kk * c * c + c, macs + kk * t * f * c * c
     return params + c * f * d + d, macs + t * c * f * d
+
+
+def _norm(cfg: ConformerConfig, d: Num) -> Num:
+    """Parameters of one LayerNorm over d channels."""
+    return 2 * d if cfg.norm_bias else d
 
 
 def _module_terms(cfg: ConformerConfig, name: str, d: Num, n: Num, t: int) -> tuple[Num, Num, Num]:
     """(fixed params, params of the n units, MACs) of one block module of width d with n units.
 
-    The fixed part (pre-norm LayerNorm 2d + output bias d) exists iff the module does; every
-    other weight and every MAC belongs to a unit (head, FFN unit, conv channel).
+    The fixed part (pre-norm LayerNorm 2d + output bias d, each as the bias flags have them) exists
+    iff the module does; every other weight and every MAC belongs to a unit (head, FFN unit, conv
+    channel).
     """
     hd, k = cfg.head_dim, cfg.conv_kernel
     if name == "mhsa":  # q/k/v rows + biases, out columns; Q·Kᵀ and A·V are t²·hd per head
-        return 3 * d, n * (4 * d * hd + 3 * hd), t * n * (4 * d * hd + 2 * t * hd)
+        bias = cfg.attn_bias
+        fixed, per_unit = _norm(cfg, d) + (d if bias else 0), 4 * d * hd + (3 * hd if bias else 0)
+        macs = t * n * (4 * d * hd + 2 * t * hd)
+        if cfg.pos_enc == "rel_xl":  # linear_pos rows + pos_bias_u/v rows; R over 2t−1 distances, (q+v)·R
+            return fixed, n * (per_unit + d * hd + 2 * hd), macs + n * (2 * t - 1) * hd * (d + t)
+        return fixed, n * per_unit, macs
     if name == "conv":  # GLU pair of pw1 rows + biases, depthwise filter + bias, norm affine, pw2 column
-        return 3 * d, n * (3 * d + k + 5), t * n * (3 * d + k)
-    return 3 * d, n * (2 * d + 1), 2 * t * n * d  # FFN: fc1 row + bias, fc2 column
+        bias = cfg.conv_bias
+        small = (3 if bias else 0) + (2 if cfg.conv_norm == "batchnorm" or cfg.norm_bias else 1)
+        return _norm(cfg, d) + (d if bias else 0), n * (3 * d + k + small), t * n * (3 * d + k)
+    bias = cfg.ffn_bias  # FFN: fc1 row + bias, fc2 column
+    return _norm(cfg, d) + (d if bias else 0), n * (2 * d + (1 if bias else 0)), 2 * t * n * d
 
 
 def _breakdown(cfg: ConformerConfig, d: Num, units: list[dict[str, tuple[Num, Num, Num]]],
@@ -75,13 +99,15 @@ def _breakdown(cfg: ConformerConfig, d: Num, units: list[dict[str, tuple[Num, Nu
     """(params, MACs) per module; `units[l][name]` = (P(module present), P(module gate), E[#units])."""
     if frames < cfg.min_input_frames:
         raise ConpruneError(f"MAC count needs at least {cfg.min_input_frames} input frames, got {frames}")
-    t, v = output_frames(frames, cfg.strides), cfg.vocab_size
+    t, v = int(cfg.subsampled_length(frames)), cfg.vocab_size
     out: dict[str, tuple[Num, Num]] = {"subsampling": _subsampling_cost(cfg, d, frames)}
     for i, layer in enumerate(units):
         for name, (present, scale, n) in layer.items():
             fixed, per_unit, macs = _module_terms(cfg, name, d, n, t)
             out[f"layers.{i}.{name}"] = (present * fixed + scale * per_unit, scale * macs)
-        out[f"layers.{i}.norm_out"] = (2 * d, 0)
+        out[f"layers.{i}.norm_out"] = (_norm(cfg, d), 0)
+    if cfg.final_norm:
+        out["final_norm"] = (_norm(cfg, d), 0)
     out["head"] = (d * v + v, t * d * v)
     return out
 
@@ -108,7 +134,7 @@ def module_unit_costs(config: ConformerConfig, frames: int) -> dict[str, tuple[t
     """Block module name -> ((fixed params, params per unit), MACs per unit at `frames` input
     frames). Both are exact: a module's cost is linear in its unit count (MHSA's T² term is per
     head), and MACs have no fixed part."""
-    t = output_frames(frames, config.strides)
+    t = int(config.subsampled_length(frames))
     out = {}
     for name in MODULES:
         fixed, per_unit, macs = _module_terms(config, name, config.d_model, 1, t)
