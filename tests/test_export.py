@@ -80,6 +80,41 @@ def test_onnx_opsets_match_pytorch_on_a_padded_batch(compact_student: Path, tmp_
         assert torch.allclose(ours.log_probs[b, :n], theirs.log_probs[b, :n], atol=1e-4)
 
 
+# Parakeet's and LASR's options (see test_model.py): rel_xl attention, the padded depthwise 8x and the
+# conv1d front ends, input scaling, residual weights, a final norm, an even depthwise kernel.
+FAMILIES = {"parakeet-like": {"pos_enc": "rel_xl", "subsampling": "dw_striding", "subsampling_factor": 8,
+                              "subsampling_padded": True, "input_scale": 8.0, "attn_bias": False,
+                              "ffn_bias": False, "conv_bias": False},
+            "lasr-like": {"subsampling": "conv1d", "subsampling_kernel": 5, "rope_theta": 500.0, "norm_bias": False,
+                          "ffn_residual": [1.5, 0.5], "conv_residual": [2.0, 1.0], "final_norm": True,
+                          "conv_kernel": 6, "conv_padding": "same"}}
+
+
+@pytest.mark.parametrize("name,opset", [("parakeet-like", 23), ("lasr-like", 23),
+                                        pytest.param("parakeet-like", 20, marks=pytest.mark.slow)])
+def test_onnx_export_of_family_options_matches_pytorch(tiny_model, tmp_path, name: str, opset: int) -> None:
+    """Every family option exports with a dynamic batch and time axis: rel_xl's position scores
+    ride in the Attention node's additive [B, H, T, T] mask at opset 23. ONNX Runtime matches
+    PyTorch on a padded batch down to the fewest frames the file accepts."""
+    model = tiny_model(**FAMILIES[name]).eval()
+    for key, p in model.named_parameters():
+        if "pos_bias" in key:
+            torch.nn.init.normal_(p, std=0.5)
+    info = {"tokenizer": b"spm", "cmvn": {"mean": [0.0] * 80, "std": [1.0] * 80}}
+    out = export_onnx(model, info, tmp_path / "m.onnx", opset=opset)
+    nodes = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert nodes.count("Attention") == (2 if opset >= 23 else 0)
+    exported = OnnxCTC(out)
+    torch.manual_seed(0)
+    x, lengths = torch.randn(3, 157, 80), torch.tensor([157, 90, exported.info["min_frames"]])
+    with torch.no_grad():
+        ours = model(x, lengths)
+    theirs = exported(x, lengths)
+    assert torch.equal(ours.lengths, theirs.lengths)
+    for b, n in enumerate(ours.lengths.tolist()):
+        assert torch.allclose(ours.log_probs[b, :n], theirs.log_probs[b, :n], atol=1e-4)
+
+
 def test_quantize_command_writes_int8_with_metadata_and_refuses_bad_input(compact_student: Path, prepared_corpus,
                                                                           tmp_path, capsys) -> None:
     fp32 = export_onnx(*load_model(compact_student), tmp_path / "m.onnx")

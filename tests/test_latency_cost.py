@@ -57,6 +57,29 @@ def test_expected_latency_matches_lookup_for_binary_gates_and_has_gradients(tabl
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in probs.values())
 
 
+@pytest.mark.parametrize("options", [
+    {"pos_enc": "rel_xl", "subsampling": "dw_striding", "subsampling_factor": 8, "subsampling_padded": True,
+     "input_scale": 8.0, "attn_bias": False, "ffn_bias": False, "conv_bias": False},
+    {"subsampling": "conv1d", "subsampling_kernel": 5, "norm_bias": False, "ffn_residual": [1.5, 0.5],
+     "final_norm": True, "conv_kernel": 6, "conv_padding": "same", "activation": "gelu"}],
+    ids=["parakeet-like", "lasr-like"])
+def test_latency_table_times_modules_with_the_teachers_options(options: dict, monkeypatch) -> None:
+    """Each timed module has the teacher's options (rel_xl attention gets its relative table), and
+    the fixed part runs the teacher's front end."""
+    from conftest import make_tiny_model
+
+    from conprune.measure import latency_table
+
+    config = make_tiny_model(**options).config
+    built = []
+    original = latency_table.self_attention
+    monkeypatch.setattr(latency_table, "self_attention", lambda cfg, n: built.append(original(cfg, n)) or built[-1])
+    measured = measure_latency_table(config, seconds=0.3, repeats=1, points=2)
+    assert set(measured.curves) == {"mhsa", "ffn", "conv"} and measured.fixed_s > 0
+    assert [m.heads for m in built] == [1, 2, 3, 4]
+    assert all(m.rel_xl == (config.pos_enc == "rel_xl") and (m.q.bias is None) != config.attn_bias for m in built)
+
+
 def test_prune_stage_aims_at_latency(table, teacher_ckpt) -> None:
     measured, config, path = table
     student = PrunedStudentModule(teacher_ckpt=str(teacher_ckpt), target={"metric": "latency", "latency_table": str(path)})

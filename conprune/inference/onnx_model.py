@@ -20,15 +20,17 @@ import torch
 from torch import Tensor, nn
 
 from conprune.errors import ConpruneError, first_line
-from conprune.models.config import ConformerConfig, subsampled
+from conprune.models.config import ConformerConfig
 from conprune.models.conformer import ConformerCTC, ModelOutput
 
 FORMAT = "conprune-onnx-1"
 DISABLED_FUSIONS = ["SkipLayerNormFusion"]
 # Opset 23 writes each attention as one ONNX `Attention` node and each rotary embedding as one
 # `RotaryEmbedding` node (ONNX Runtime >= 1.23), each faster in ONNX Runtime than the chain of
-# plain ops it replaces, with equal outputs (measured: docs/benchmarks.md). `conprune export
-# --opset 20` writes the plain ops, for older runtimes.
+# plain ops it replaces, with equal outputs (measured: docs/benchmarks.md). rel_xl attention
+# fits the same node: its Transformer-XL position scores are the node's additive [B, H, T, T]
+# mask, computed before it by plain ops (the relative shift as a GatherElements). `conprune
+# export --opset 20` writes the plain ops, for older runtimes.
 OPSET = 23
 KEYS = ("conprune_format", "conprune_config", "conprune_tokenizer", "conprune_cmvn")
 
@@ -55,7 +57,7 @@ def traced_program(module: nn.Module, config: ConformerConfig, example: tuple[Te
     shape guards for it, which depends on the bound's residue modulo the strides; the first
     bound it proves, counting up from the fewest frames, is used (12 frames at ×4, about 0.1 s).
     """
-    fewest = next(n for n in range(config.min_input_frames, 1000) if subsampled(n, config.strides) >= 2)
+    fewest = next(n for n in range(config.min_input_frames, 1000) if config.subsampled_length(n) >= 2)
     batch = torch.export.Dim("batch", min=1, max=1024)
     for low in range(fewest, fewest + 4 * config.subsampling_factor):
         frames = torch.export.Dim("frames", min=low, max=max_frames)

@@ -1,9 +1,10 @@
 """`conprune bench latency-table`: time each prunable structure as a function of its kept size.
 
 On the device and thread count it will run on, one MHSA, FFN and conv module of the teacher's
-width is timed at every head count and at a grid of FFN-unit and conv-channel counts, on
-`batch` utterances of `seconds` of audio (subsampled, as the blocks see them), and the fixed rest
-(front end, block LayerNorms, CTC head) as the teacher with every module removed. All entries are
+width and options (positions, biases, activation, norms) is timed at every head count and at a grid
+of FFN-unit and conv-channel counts, on `batch` utterances of `seconds` of audio (subsampled, as the
+blocks see them), and the fixed rest (front end, block LayerNorms, final norm, CTC head, residual
+scaling) as the teacher with every module removed. All entries are
 timed interleaved in one loop, so machine noise hits them alike; the median of `repeats` is kept.
 """
 
@@ -15,9 +16,8 @@ import torch
 
 from conprune.measure.latency import example_batch, side_by_side
 from conprune.models.config import ConformerConfig
-from conprune.models.conformer import ConformerCTC, ConvModule, FeedForward, SelfAttention
-from conprune.models.positions import rope_tables
-from conprune.models.subsampling import output_lengths
+from conprune.models.conformer import ConformerCTC
+from conprune.models.modules import conv_module, feed_forward, self_attention
 from conprune.pruning.latency_cost import MATCH, LatencyTable
 
 
@@ -39,22 +39,23 @@ def measure_latency_table(config: ConformerConfig, device: str = "cpu", threads:
     torch.set_num_threads(threads)
     dev = torch.device(device)
     feats, _ = example_batch(seconds, batch, config.input_dim, device=dev)
-    t = int(output_lengths(torch.tensor(feats.shape[1]), config.strides))
+    t = int(config.subsampled_length(feats.shape[1]))
     x = torch.randn(batch, t, config.d_model, generator=torch.Generator().manual_seed(1)).to(dev)
     valid = torch.ones(batch, t, dtype=torch.bool, device=dev)
-    rope = rope_tables(t, config.head_dim, dev) if config.pos_enc == "rope" else None
+    fixed = _fixed_model(config).to(dev).eval()
+    positions = fixed.positions(t, dev)  # as the full model computes them once per forward
     full = {"mhsa": max(config.heads), "ffn": max(config.ffn1_dim + config.ffn2_dim), "conv": max(config.conv_channels)}
+    quiet = config.replace(dropout=0.0, attn_dropout=0.0)
     fns: dict[str, Callable[[], object]] = {}
     for n in grid(full["mhsa"], full["mhsa"]):
-        m = SelfAttention(config.d_model, n, config.head_dim, 0.0, 0.0).to(dev).eval()
-        fns[f"mhsa/{n}"] = lambda m=m: m(x, None, rope)
+        m = self_attention(quiet, n).to(dev).eval()
+        fns[f"mhsa/{n}"] = lambda m=m: m(x, None, positions)
     for n in grid(full["ffn"], points):
-        m = FeedForward(config.d_model, n, 0.0).to(dev).eval()
+        m = feed_forward(quiet, n).to(dev).eval()
         fns[f"ffn/{n}"] = lambda m=m: m(x)
     for n in grid(full["conv"], points):
-        m = ConvModule(config.d_model, n, config.conv_kernel, config.conv_norm, 0.0).to(dev).eval()
+        m = conv_module(quiet, n).to(dev).eval()
         fns[f"conv/{n}"] = lambda m=m: m(x, valid)
-    fixed = _fixed_model(config).to(dev).eval()
     fns["fixed"] = lambda: fixed(feats, None)
     timed = side_by_side(fns, repeats=repeats, device=dev)
     curves: dict[str, dict[str, list[float]]] = {}
