@@ -3,7 +3,6 @@ compact (a zero gate equals the sliced weights), per-layer heterogeneous configs
 that round-trip through JSON with errors naming the bad field."""
 
 import json
-import math
 
 import pytest
 import torch
@@ -29,11 +28,9 @@ def hetero_config(**kw) -> ConformerConfig:
     return ConformerConfig(**{**base, **kw})
 
 
-# The family options (see conprune.interop.hf_weights): Parakeet's Transformer-XL attention, padded
-# depthwise 8x front end, input scaling and no linear/conv biases; LASR's conv1d front end, rotary
-# base, bias-free norms, residual weights, final norm and an even depthwise kernel.
+# Parakeet's options (rel_xl, padded 8x front end, input scale) and LASR's (conv1d front end, residual weights...)
 PARAKEET = {"pos_enc": "rel_xl", "subsampling": "dw_striding", "subsampling_factor": 8, "subsampling_padded": True,
-            "input_scale": math.sqrt(32), "attn_bias": False, "ffn_bias": False, "conv_bias": False}
+            "input_scale": 32 ** 0.5, "attn_bias": False, "ffn_bias": False, "conv_bias": False}
 LASR = {"subsampling": "conv1d", "subsampling_kernel": 5, "rope_theta": 500.0, "attn_bias": False, "ffn_bias": False,
         "conv_bias": False, "norm_bias": False, "norm_eps": 1e-6, "bn_momentum": 0.01, "ffn_residual": [1.5, 0.5],
         "conv_residual": [2.0, 1.0], "final_norm": True, "conv_kernel": 6, "conv_padding": "same", "activation": "gelu"}
@@ -48,10 +45,8 @@ def randomise_norms(model: ConformerCTC) -> ConformerCTC:
         elif name.endswith("running_var"):
             buf.uniform_(0.5, 2.0)
     for name, p in model.named_parameters():
-        if "norm" in name:
-            p.data.normal_(1.0 if name.endswith("weight") else 0.0, 0.3)
-        elif "pos_bias" in name:
-            p.data.normal_(0.0, 0.3)
+        if "norm" in name or "pos_bias" in name:
+            p.data.normal_(1.0 if "norm" in name and name.endswith("weight") else 0.0, 0.3)
     return model.eval()
 
 
@@ -301,76 +296,3 @@ def test_greedy_decode() -> None:
     log_probs = torch.nn.functional.one_hot(paths, 6).float().log()
     assert greedy_decode(log_probs, torch.tensor([9, 9, 4])) == [[1, 1, 2, 3], [], [2, 2]]
     assert greedy_decode(log_probs, torch.tensor([9, 9, 9]), blank=5) == [[1, 0, 1, 2, 0, 3], [0], [2, 0, 2]]
-
-
-def test_family_options_default_to_todays_model_and_validate() -> None:
-    """A config dict written before the family options loads as the same model; bad option values
-    are refused naming the field."""
-    cfg = hetero_config()
-    names = list(cfg.to_dict())
-    old = {k: v for k, v in cfg.to_dict().items() if names.index(k) <= names.index("pos_enc")}  # before the options
-    assert "subsampling_kernel" not in old and ConformerConfig.from_dict(old) == cfg
-    lasr = hetero_config(**LASR)
-    assert ConformerConfig.from_dict(json.loads(json.dumps(lasr.to_dict()))) == lasr
-    bad = {
-        "conv_kernel": (6, r"'conv_kernel' must be odd \(or set conv_padding: same\)"),
-        "conv_padding": ("valid", "'conv_padding' must be one of"),
-        "activation": ("tanh", "'activation' must be one of"),
-        "ffn_residual": ([1.0], r"'ffn_residual' must be a list \[a, b\]"),
-        "conv_residual": ([0.0, 1.0], r"'conv_residual\[0\]' must be a finite number > 0"),
-        "input_scale": (-1.0, "'input_scale' must be a finite number > 0"),
-        "attn_bias": ("yes", "'attn_bias' must be true or false"),
-        "bn_momentum": (1.5, "'bn_momentum' must be in"),
-        "subsampling_kernel": (0, "'subsampling_kernel' must be an int >= 1"),
-    }
-    for key, (value, message) in bad.items():
-        with pytest.raises(ConpruneError, match=message):
-            ConformerConfig.from_dict({**cfg.to_dict(), key: value})
-    with pytest.raises(ConpruneError, match="'d_model' must be even for pos_enc='rel_xl'"):
-        ConformerConfig.from_dict({**cfg.to_dict(), "pos_enc": "rel_xl", "d_model": 33})
-    with pytest.raises(ConpruneError, match="subsampling='conv1d'.*subsampling_factor 4"):
-        ConformerConfig.from_dict({**cfg.to_dict(), "subsampling": "conv1d", "subsampling_factor": 8})
-
-
-@pytest.mark.parametrize("options,step", [
-    ({"subsampling": "dw_striding", "subsampling_padded": True}, lambda n: (n - 1) // 2 + 1),
-    ({"subsampling": "conv2d", "subsampling_padded": True, "subsampling_factor": 8}, lambda n: (n - 1) // 2 + 1),
-    ({"subsampling": "conv1d", "subsampling_kernel": 5}, lambda n: max((n - 5) // 2 + 1, 0))],
-    ids=["padded-dw-4x", "padded-conv2d-8x", "conv1d-k5"])
-def test_family_front_end_lengths(options: dict, step) -> None:
-    """Padded 3×3 convs map n frames to ⌊(n−1)/2⌋+1 each (Parakeet), LASR's kernel-5 convs to
-    ⌊(n−5)/2⌋+1; the model's lengths are its real output frames, from its fewest frames up."""
-    model = ConformerCTC(tiny_config(**options)).eval()
-    low = model.config.min_input_frames
-    assert low == (1 if model.config.subsampling_padded else 13)
-    for n in range(low, low + 25):
-        want = n
-        for _ in model.config.strides:
-            want = step(want)
-        with torch.no_grad():
-            out = model(features(n), torch.tensor([n]))
-        assert out.log_probs.shape[1] == int(out.lengths[0]) == want >= 1
-
-
-def test_rel_xl_attention_equals_the_transformer_xl_formula() -> None:
-    """Scores ((q+u)·k_j + (q+v)·W_pos r_{i−j}) / √hd, computed pair by pair from the sinusoid of
-    each distance i−j (sin/cos interleaved), against the module's shifted, SDPA-fused form."""
-    from conprune.models.attention import SelfAttention
-
-    torch.manual_seed(0)
-    d, heads, hd, t = 16, 2, 4, 7
-    attn = SelfAttention(d, heads, hd, 0.0, 0.0, rel_xl=True).eval()
-    torch.nn.init.normal_(attn.pos_bias_u, std=0.5)
-    torch.nn.init.normal_(attn.pos_bias_v, std=0.5)
-    x = torch.randn(1, t, d)
-    y = attn.norm(x)
-    q, k, v = (p(y).view(t, heads, hd) for p in (attn.q, attn.k, attn.v))
-    inv = 1.0 / (1e4 ** (torch.arange(0, d, 2).float() / d))
-    distance = (torch.arange(t)[:, None] - torch.arange(t)[None, :]).float()  # i − j
-    table = torch.stack([(distance[..., None] * inv).sin(), (distance[..., None] * inv).cos()], -1).view(t, t, d)
-    r = attn.linear_pos(table).view(t, t, heads, hd)
-    scores = (torch.einsum("ihc,jhc->hij", q + attn.pos_bias_u, k)
-              + torch.einsum("ihc,ijhc->hij", q + attn.pos_bias_v, r)) / math.sqrt(hd)
-    mixed = torch.einsum("hij,jhc->ihc", scores.softmax(-1), v).reshape(1, t, heads * hd)
-    with torch.no_grad():
-        torch.testing.assert_close(attn(x, None, None), attn.out(mixed), atol=1e-5, rtol=0)

@@ -14,11 +14,11 @@ them, loads into the same model it always did.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from conprune.errors import ConpruneError, check_fields
+from conprune.models.options import CONV_PADDINGS, RESIDUALS, check_options
 
 CONV_NORMS = ("batchnorm", "layernorm")
 # "rope" is rotary (relative) position encoding: no parameters, per-head, so pruning a head
@@ -27,10 +27,6 @@ CONV_NORMS = ("batchnorm", "layernorm")
 # of a sinusoid table over the 2T−1 relative distances and per-head biases `pos_bias_u`/`pos_bias_v`;
 # all three are per head, so a head is still pruned as one slice.
 POS_ENCODINGS = ("rope", "abs", "none", "rel_xl")
-ACTIVATIONS = ("silu", "relu", "gelu")
-# "symmetric": k//2 frames each side (odd kernels only); "same": PyTorch's padding="same",
-# (k−1)//2 before and k//2 after, which also fits even kernels (LASR's depthwise kernel is 32).
-CONV_PADDINGS = ("symmetric", "same")
 PER_LAYER = ("heads", "ffn1_dim", "ffn2_dim", "conv_channels")
 
 
@@ -134,28 +130,7 @@ class ConformerConfig:
             p = getattr(self, name)
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
                 raise ConpruneError(f"model config field '{name}' must be a float in [0, 1), got {p!r}")
-        self._validate_options()
-
-    def _validate_options(self) -> None:
-        """The family options (fields after `pos_enc`)."""
-        for name in ("subsampling_padded", "attn_bias", "ffn_bias", "conv_bias", "norm_bias", "final_norm"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConpruneError(f"model config field '{name}' must be true or false, got {getattr(self, name)!r}")
-        for name in ("input_scale", "rope_theta", "norm_eps", "bn_eps"):
-            _check_float(name, getattr(self, name), positive=True)
-        _check_float("bn_momentum", self.bn_momentum)
-        if not 0.0 <= self.bn_momentum <= 1.0:
-            raise ConpruneError(f"model config field 'bn_momentum' must be in [0, 1], got {self.bn_momentum!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ConpruneError(f"model config field 'activation' must be one of {ACTIVATIONS}, "
-                                f"got {self.activation!r}")
-        for name in RESIDUALS:
-            value = getattr(self, name)
-            if not isinstance(value, list) or len(value) != 2:
-                raise ConpruneError(f"model config field '{name}' must be a list [a, b] (x <- a*x + b*module(x)), "
-                                    f"got {value!r}")
-            _check_float(f"{name}[0]", value[0], positive=True)
-            _check_float(f"{name}[1]", value[1])
+        check_options(self)
 
     @property
     def strides(self) -> tuple[int, ...]:
@@ -181,8 +156,13 @@ class ConformerConfig:
         return n
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (lists copied, so the caller may mutate it freely)."""
-        return {f.name: _copy(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        """Plain JSON-able dict (lists copied, so the caller may mutate it freely). A family option
+        at its default is left out: a default model's dict (model files, checkpoints, ONNX metadata,
+        results) stays the one conprune always wrote, which older readers still load."""
+        fields = dataclasses.fields(self)
+        options = [f.name for f in fields][[f.name for f in fields].index("pos_enc") + 1:]
+        return {f.name: _copy(getattr(self, f.name)) for f in fields
+                if f.name not in options or getattr(self, f.name) != _default(f)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConformerConfig:
@@ -218,7 +198,6 @@ SUBSAMPLING = ("conv2d", "dw_striding", "conv1d")
 # Subsampling factor -> strides of the front-end convs. 8x is NeMo's FastConformer (three stride-2
 # convs); 6x (stride 2 then 3) sits between, for vocabularies too fine-grained for 12.5 frames/s.
 SUBSAMPLING_STRIDES: dict[int, tuple[int, ...]] = {4: (2, 2), 6: (2, 3), 8: (2, 2, 2)}
-RESIDUALS = ("ffn_residual", "conv_residual")
 
 
 def subsampled(n: Any, strides: tuple[int, ...], kernel: int = 3, padding: int = 0) -> Any:
@@ -280,11 +259,8 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
         raise ConpruneError(f"model config field '{name}' must be an int >= {minimum}, got {value!r}")
 
 
-def _check_float(name: str, value: Any, positive: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
-            (positive and value <= 0):
-        raise ConpruneError(f"model config field '{name}' must be a finite number{' > 0' if positive else ''}, "
-                            f"got {value!r}")
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def _copy(value: Any) -> Any:
