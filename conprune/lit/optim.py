@@ -31,11 +31,13 @@ def warmup_decay(step: int, warmup_steps: int, total_steps: int, kind: str = "co
 
 
 def decay_split(*modules: torch.nn.Module) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
-    """(matrices, the rest): weight decay applies to matrices only, never to norms or biases."""
+    """(matrices, the rest): weight decay applies to matrices only, never to norms or biases (the
+    per-head `pos_bias_u`/`pos_bias_v` of relative attention are biases, though 2-D)."""
     decay, no_decay = [], []
     for module in modules:
-        for param in module.parameters():
-            (decay if param.ndim >= 2 else no_decay).append(param)
+        for name, param in module.named_parameters():
+            is_bias = param.ndim < 2 or name.rsplit(".", 1)[-1].startswith("pos_bias")
+            (no_decay if is_bias else decay).append(param)
     return decay, no_decay
 
 

@@ -64,4 +64,4 @@ def measure_latency_table(config: ConformerConfig, device: str = "cpu", threads:
         curves[name] = {"units": [float(n) for n, _ in keys], "seconds": [timed[k]["median_s"] for _, k in keys]}
     return LatencyTable(device=str(dev), threads=threads, batch=batch, seconds=seconds,
                         fixed_s=timed["fixed"]["median_s"], curves=curves,
-                        shape={k: getattr(config, k) for k in MATCH}, torch_version=torch.__version__)
+                        shape={k: getattr(config, k) for k in (*MATCH, *ConformerConfig.family_options())}, torch_version=torch.__version__)

@@ -155,14 +155,21 @@ class ConformerConfig:
             n += 1
         return n
 
+    @classmethod
+    def family_options(cls) -> dict[str, Any]:
+        """The family options (the fields after `pos_enc`) and their defaults: what a config written
+        before an option existed had, so readers can fill them in."""
+        fields = dataclasses.fields(cls)
+        names = [f.name for f in fields]
+        return {f.name: _default(f) for f in fields[names.index("pos_enc") + 1:]}
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (lists copied, so the caller may mutate it freely). A family option
         at its default is left out: a default model's dict (model files, checkpoints, ONNX metadata,
         results) stays the one conprune always wrote, which older readers still load."""
-        fields = dataclasses.fields(self)
-        options = [f.name for f in fields][[f.name for f in fields].index("pos_enc") + 1:]
-        return {f.name: _copy(getattr(self, f.name)) for f in fields
-                if f.name not in options or getattr(self, f.name) != _default(f)}
+        options = self.family_options()
+        return {f.name: _copy(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if f.name not in options or getattr(self, f.name) != options[f.name]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConformerConfig:

@@ -114,9 +114,15 @@ def state_dict_problem(exc: Exception) -> str:
 
 def _plain_cmvn(cmvn: dict | None) -> dict | None:
     """{"mean": [...], "std": [...]} as float lists (tensors/arrays accepted), plus the front-end
-    settings `lifter` (int) and `utterance_cmn` (bool) when given, or None."""
+    settings `lifter` (int) and `utterance_cmn` (bool) when given, or None. An imported model's
+    front end (`kind` parakeet / lasr, `conprune.data.hf_features.stored_front_end`) has no
+    statistics and is stored as its plain settings."""
     if cmvn is None:
         return None
+    if cmvn.get("kind", "logmel") != "logmel":  # an imported model's own front end: settings, no statistics
+        plain_settings = dict(cmvn)
+        _check_plain(plain_settings, "cmvn")
+        return plain_settings
     missing = [k for k in ("mean", "std") if k not in cmvn]
     if missing:
         raise ConpruneError(f"cmvn must have 'mean' and 'std', missing {missing}")

@@ -27,7 +27,8 @@ METHODS = ("magnitude", "random")
 def structure_scores(model: ConformerCTC) -> dict[str, Tensor]:
     """L1 norm of every prunable unit's weights, keyed like the model's unit gates.
 
-    head h: |q/k/v rows of h| + |`out` columns of h|; FFN unit i: |fc1 row i| + |fc2 column i|;
+    head h: |q/k/v rows of h| (and its `linear_pos` rows under relative attention) + |`out` columns of h|;
+    FFN unit i: |fc1 row i| + |fc2 column i|;
     conv channel c: |pw1 rows c and c+C| + |depthwise filter c| + |pw2 column c|. Weights only,
     no biases and no norm affine parameters: the output biases are shared by all units of a
     module, and the classic structured L1 criterion (Li et al., 2017) ranks by weights, so this
@@ -38,7 +39,8 @@ def structure_scores(model: ConformerCTC) -> dict[str, Tensor]:
         prefix = f"layers.{i}."
         if layer.mhsa is not None:
             m = layer.mhsa
-            rows = sum(p.weight.abs().sum(1) for p in (m.q, m.k, m.v)) + m.out.weight.abs().sum(0)
+            projections = (m.q, m.k, m.v, *((m.linear_pos,) if hasattr(m, "linear_pos") else ()))
+            rows = sum(p.weight.abs().sum(1) for p in projections) + m.out.weight.abs().sum(0)
             scores[f"{prefix}mhsa.heads"] = rows.view(m.heads, m.head_dim).sum(1)
         for name in ("ffn1", "ffn2"):
             f = getattr(layer, name)

@@ -67,9 +67,11 @@ class LatencyTable:
         return table
 
     def check_fits(self, config: ConformerConfig, where: str) -> None:
-        """Refuse a table measured for another model shape (its times would not apply)."""
-        mine = {k: getattr(config, k) for k in MATCH}
-        theirs = {k: self.shape.get(k) for k in MATCH}
+        """Refuse a table measured for another model shape or family (its times would not apply);
+        a table written before the family options existed was measured at their defaults."""
+        options = ConformerConfig.family_options()
+        mine = {k: getattr(config, k) for k in (*MATCH, *options)}
+        theirs = {k: self.shape.get(k, options.get(k)) for k in (*MATCH, *options)}
         if mine != theirs:
             raise ConpruneError(f"{where}: the latency table was measured for {theirs}, this model is {mine}; "
                                 "measure a table for this teacher")
