@@ -144,3 +144,19 @@ def test_matched_target_names_the_params50_students_latency(tmp_path) -> None:
         matched_target(bench)
     with pytest.raises(ConpruneError, match="cannot read .*missing.json"):
         matched_target(tmp_path / "missing.json")
+
+
+def test_a_table_is_refused_for_another_family(table) -> None:
+    """Family options (and the attention kind) change module times: a table of one family is refused
+    for another of the same width; a table written before the options existed means their defaults."""
+    measured, config, _ = table
+    measured.check_fits(config, "t")
+    for other in (config.replace(input_scale=2.0), config.replace(ffn_bias=False), config.replace(pos_enc="rel_xl")):
+        with pytest.raises(ConpruneError, match="measure a table for this teacher"):
+            measured.check_fits(other, "t")
+    old = LatencyTable(**{**measured.__dict__, "shape": {k: v for k, v in measured.shape.items()
+                                                         if k in ("d_model", "head_dim", "conv_kernel", "conv_norm",
+                                                                  "subsampling_factor", "input_dim")}})
+    old.check_fits(config, "t")
+    with pytest.raises(ConpruneError, match="measure a table for this teacher"):
+        old.check_fits(config.replace(input_scale=2.0), "t")

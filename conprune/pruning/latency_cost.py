@@ -27,7 +27,8 @@ from conprune.pruning.cost import expected_units
 
 # Block module -> the table's curve (both macaron FFNs share one curve: same shapes).
 CURVES = {"ffn1": "ffn", "ffn2": "ffn", "mhsa": "mhsa", "conv": "conv"}
-MATCH = ("d_model", "head_dim", "conv_kernel", "conv_norm", "subsampling_factor", "input_dim")
+MATCH = ("d_model", "head_dim", "conv_kernel", "conv_norm", "subsampling_factor", "input_dim", "pos_enc",
+         "subsampling")
 
 
 @dataclass
@@ -70,8 +71,9 @@ class LatencyTable:
         """Refuse a table measured for another model shape or family (its times would not apply);
         a table written before the family options existed was measured at their defaults."""
         options = ConformerConfig.family_options()
-        mine = {k: getattr(config, k) for k in (*MATCH, *options)}
-        theirs = {k: self.shape.get(k, options.get(k)) for k in (*MATCH, *options)}
+        keys = [k for k in MATCH if k in self.shape] + list(options)  # tables before pos_enc/subsampling lack them
+        mine = {k: getattr(config, k) for k in keys}
+        theirs = {k: self.shape.get(k, options.get(k)) for k in keys}
         if mine != theirs:
             raise ConpruneError(f"{where}: the latency table was measured for {theirs}, this model is {mine}; "
                                 "measure a table for this teacher")
