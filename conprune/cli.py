@@ -72,6 +72,10 @@ COMMANDS: dict[str, Verb | dict[str, Verb]] = {
         "download": Verb("download + verify + extract LibriSpeech from OpenSLR", c.download_args, c.download),
     },
     "tokenizer": Verb("train the SentencePiece unigram tokenizer", c.tokenizer_args, c.tokenizer),
+    "import": {
+        "hf": Verb("a transformers Parakeet/LASR CTC checkpoint as a teacher model file (parity-checked)",
+                   c.import_hf_args, c.import_hf),
+    },
     "compact": Verb("cut a pruned checkpoint into a standalone smaller model file", c.compact_args, c.compact),
     "baseline": Verb("magnitude / random structured pruning to a student's shapes", c.baseline_args, c.baseline),
     "evaluate": Verb("WER, params, MACs, latency and kept structure of a model", c.evaluate_args, c.evaluate),

@@ -15,6 +15,7 @@ from conprune.commands.data import (
     tokenizer,
     tokenizer_args,
 )
+from conprune.commands.interop import import_hf, import_hf_args
 from conprune.commands.measure import bench, bench_args, evaluate, evaluate_args, step_ratio, step_ratio_args
 from conprune.commands.models import (
     baseline,
@@ -55,6 +56,8 @@ __all__ = [
     "evaluate_args",
     "export",
     "export_args",
+    "import_hf",
+    "import_hf_args",
     "prepare",
     "prepare_args",
     "prune_summary",
