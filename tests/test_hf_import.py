@@ -22,10 +22,13 @@ from test_hf_blocks import PARAKEET
 from conprune.cli import run_lightning
 from conprune.data.features import front_end
 from conprune.data.tokenizer import Tokenizer
+from conprune.errors import ConpruneError
 from conprune.inference.onnx_model import OnnxCTC
 from conprune.interop import hf_import
 from conprune.interop.hf_import import import_hf
+from conprune.interop.hf_weights import to_hf
 from conprune.measure.parity import onnx_parity
+from conprune.models.config import PER_LAYER
 from conprune.models.ctc import greedy_decode
 from conprune.models.package import load_model
 from conprune.stages.checkpoint_io import load_checkpoint, model_from_checkpoint
@@ -79,7 +82,8 @@ def test_imported_model_file_transcribes_as_transformers_does(family, checkpoint
 def test_imported_teacher_prunes_compacts_exactly_and_exports_to_onnx(checkpoints, stage_args, prepared_corpus,
                                                                       tmp_path, capsys):
     """The real prune stage on the tiny corpus with experiments/hf/parakeet.yaml (paths and sizes
-    overridden for the tiny teacher), then compaction == the gated student and ONNX parity."""
+    overridden for the tiny teacher), then compaction == the gated student, ONNX parity, and the
+    pruned model refused by the hf export in one line."""
     teacher = tmp_path / "teacher.pt"
     summary = import_hf(str(checkpoints["parakeet"]), teacher)
     out = tmp_path / "run"
@@ -115,6 +119,13 @@ def test_imported_teacher_prunes_compacts_exactly_and_exports_to_onnx(checkpoint
     parity = onnx_parity(student, info, OnnxCTC(onnx), rows)
     assert parity["max_abs_log_prob"] <= 1e-4 and parity["transcripts_identical"]
 
+    config = student.config
+    assert any(len(set(getattr(config, f))) > 1 or 0 in getattr(config, f) for f in PER_LAYER)
+    with pytest.raises(ConpruneError):
+        to_hf(config, student.state_dict())
+    error = cli_error(["export", str(student_path), "--format", "hf", "--out", str(tmp_path / "hf")], capsys)
+    assert re.search(r"model config field '\w+' is \[.*--format onnx, which carry per-layer sizes", error)
+    assert not (tmp_path / "hf").exists() and not list(tmp_path.glob(".hf.tmp-*"))
 
 
 def test_bad_checkpoints_are_one_line_errors_and_write_nothing(checkpoints, tmp_path, capsys, monkeypatch):

@@ -1,4 +1,4 @@
-"""`conprune import hf`: a transformers checkpoint in.
+"""`conprune import hf` and the `--format hf` half of `conprune export`: transformers checkpoints in and out.
 
 The logic lives in `conprune.interop` (which imports transformers only when one of these runs); these
 handlers only parse, check that the outputs can be written, and print the summary.
@@ -27,3 +27,13 @@ def import_hf(args: argparse.Namespace) -> None:
     writable(args.tokenizer_out, "import --tokenizer-out directory")
     print(json.dumps(run(args.source, args.out, args.tokenizer_out), indent=1))
 
+
+def export_hf(args: argparse.Namespace) -> None:
+    """`conprune export MODEL --format hf --out DIR` (called by `commands.models.export`)."""
+    from conprune.errors import ConpruneError
+    from conprune.interop.hf_export import export_hf as run
+
+    if not args.out:
+        raise ConpruneError("export --format hf needs --out DIR (the checkpoint directory to write)")
+    writable(args.out, "export --out directory")
+    print(json.dumps(run(args.model, args.out), indent=1))

@@ -59,9 +59,11 @@ def transcribe(args: argparse.Namespace) -> None:
 
 
 def export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="model file (`conprune compact`, `conprune ship-teacher`)")
-    p.add_argument("--format", default="onnx", choices=["onnx"])
-    p.add_argument("--out", help="file to write (default: MODEL with .onnx)")
+    p.add_argument("model", help="model file (`conprune compact`, `conprune ship-teacher`, `conprune import hf`)")
+    p.add_argument("--format", default="onnx", choices=["onnx", "hf"],
+                   help="onnx: a self-describing ONNX file (any model); hf: a transformers Parakeet/LASR checkpoint "
+                        "directory (same sizes in every layer, the family's front end)")
+    p.add_argument("--out", help="file to write (default: MODEL with .onnx); for hf, the directory to create")
     p.add_argument("--data-root", help="corpus root: check parity with PyTorch on --split's utterances")
     p.add_argument("--split", default="test-clean")
     p.add_argument("--utterances", type=int, default=0, help="parity on the first N utterances (0: all)")
@@ -71,6 +73,11 @@ def export_args(p: argparse.ArgumentParser) -> None:
 
 
 def export(args: argparse.Namespace) -> None:
+    if args.format == "hf":
+        from conprune.commands.interop import export_hf
+
+        export_hf(args)
+        return
     from conprune.inference.onnx_model import OPSET, OnnxCTC, export_onnx
     from conprune.models.package import load_model
 
