@@ -35,6 +35,20 @@ def test_librispeech_overlay_parses(capsys, base, overlay, run):
     assert not data["batching"]["cache_features"]
 
 
+@pytest.mark.parametrize("stage", ["prune", "finetune"])
+def test_parakeet_06b_recipe_parses(capsys, stage):
+    """The 0.6 B recipe keeps the LibriSpeech recipe (8 GPUs, DDP, bf16) and the imported teacher's
+    data settings (its tokenizer.json, 1024 pieces, its own front end without conprune's extras)."""
+    config = _printed(capsys, f"{stage}.yaml", f"hf/parakeet-ctc-0.6b/{stage}.yaml")
+    trainer, data, model = config["trainer"], config["data"], config["model"]["init_args"]
+    assert trainer["strategy"] == "ddp" and trainer["devices"] == 8 and trainer["precision"] == "bf16-mixed"
+    assert data["train_splits"] == ["train-960"] and data["num_pieces"] == 1024
+    assert data["tokenizer"].endswith("teacher.tokenizer.json") and model["teacher_ckpt"] == "runs/hf/parakeet/teacher.pt"
+    assert data["front_end"]["kind"] == "parakeet" and data["front_end"]["lifter"] == 0
+    assert not data["front_end"]["utterance_cmn"] and config["run_dir"] == f"runs/hf/parakeet-0.6b/{stage}"
+    assert model["distill"]["layer_every"] == 4
+
+
 def test_100h_overlay(capsys):
     config = _printed(capsys, "teacher.yaml", "librispeech/teacher.yaml", "librispeech/train_100h.yaml")
     assert config["data"]["train_splits"] == ["train-clean-100"]
