@@ -74,11 +74,19 @@ def _group(key: str) -> str:
     return key.rsplit(".", 1)[1]  # heads | units | channels
 
 
+def type_means(scores: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The mean score of each unit type (heads, units, channels) over every key of `scores`."""
+    types = {_group(k) for k in scores}
+    return {g: torch.cat([v.reshape(-1) for k, v in scores.items() if _group(k) == g]).mean() for g in types}
+
+
 def global_kept(config: ConformerConfig, scores: Mapping[str, Tensor], target: float, cost: CostModel,
-                tolerance: float = TOLERANCE) -> dict[str, int]:
+                tolerance: float = TOLERANCE, means: Mapping[str, Tensor] | None = None) -> dict[str, int]:
     """Remove the units with the lowest normalised score, model-wide, until `target` is reached.
 
-    A unit's score is divided by the mean score of its type (heads, FFN units, conv channels).
+    A unit's score is divided by the mean score of its type (heads, FFN units, conv channels):
+    over `scores`, or `means` (`type_means`) when given, e.g. those of the dense model when
+    `config` is what gradual pruning has left of it.
     Removing a module's last unit also removes the module (its norm and bias); a unit whose removal
     would overshoot the target by more than `tolerance` is kept (small models with large heads).
     The units dropped within a layer are always its lowest-scoring ones, so
@@ -86,7 +94,7 @@ def global_kept(config: ConformerConfig, scores: Mapping[str, Tensor], target: f
     """
     shapes = gate_shapes(config)
     keys = [k for k, s in shapes.items() if s and k != "hidden"]
-    groups = {g: torch.cat([scores[k] for k in keys if _group(k) == g]).mean() for g in {_group(k) for k in keys}}
+    groups = dict(means) if means is not None else type_means({k: scores[k] for k in keys})
     ranked = sorted((float(scores[k][i] / groups[_group(k)]), k, i) for k in keys for i in range(shapes[k][0]))
     costs = cost.unit_costs(config)
     total = cost.exact(config)
