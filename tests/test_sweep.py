@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conprune.commands.sweep import METHODS, plan, sweep_args, target_values
 from conprune.errors import ConpruneError
+from conprune.lit.config_files import expand_bases
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -43,6 +46,42 @@ def test_conprune_and_a_baseline_share_one_prune_run() -> None:
     order = [s.done for s in steps]
     assert order.index(Path("R/sweep/prune-params50/model.pt")) < order.index(
         Path("R/sweep/baseline-magnitude_shapes-params50/model.pt"))
+
+
+def max_steps(argv: list[str]) -> int:
+    """The trainer.max_steps a `conprune fit` command line ends up with: its --config files and
+    their bases in order, the last that sets it wins."""
+    configs = expand_bases(argv)
+    steps = [(yaml.safe_load(Path(c).read_text()) or {}).get("trainer", {}).get("max_steps")
+             for flag, c in itertools.pairwise(configs) if flag == "--config"]
+    return [s for s in steps if s is not None][-1]
+
+
+@pytest.mark.parametrize("profile", ["full", "quick"])
+def test_gradual_baselines_prune_compact_and_finetune_on_conprunes_budget(profile) -> None:
+    steps = plan(_args("--profile", profile), ["conprune", "gmp_uniform", "gmp_global", "magnitude_uniform"],
+                 ["macs50"], [0, 1])
+    fits = {s.done.parent.name: s.argv for s in steps if s.done.name == "DONE"}
+    prune = fits["prune_gmp_global-macs50-s1"]
+    assert "experiments/gmp.yaml" in prune and prune[prune.index("--model.init_args.allocation") + 1] == "global"
+    assert prune[prune.index("--model.init_args.target.metric") + 1] == "macs"
+    assert prune[prune.index("--model.init_args.target.sparsity") + 1] == "0.5"
+    assert prune[prune.index("--seed_everything") + 1] == "1" and "T.pt" in prune
+    final = fits["gmp_global-macs50-s1"]
+    assert final[final.index("--model.init_args.student_model") + 1] == "R/sweep/prune_gmp_global-macs50-s1/model.pt"
+    assert "experiments/finetune.yaml" in final and "experiments/baseline.yaml" not in final
+    chain = [s.done for s in steps if "gmp_uniform-macs50" in str(s.done.parent) and "-s1" not in str(s.done)]
+    assert chain == [Path("R/sweep/prune_gmp_uniform-macs50/DONE"), Path("R/sweep/prune_gmp_uniform-macs50/model.pt"),
+                     Path("R/sweep/gmp_uniform-macs50/DONE"), Path("R/sweep/gmp_uniform-macs50/model.pt"),
+                     Path("R/sweep/gmp_uniform-macs50/results.json")]
+    assert not any(s.argv[3] == "baseline" and "gmp" in " ".join(s.argv) for s in steps)
+    budget = {name: max_steps(fits[f"{name}-macs50"]) + (max_steps(fits[f"{run}-macs50"]) if run else 0)
+              for name, run in (("conprune", "prune"), ("gmp_uniform", "prune_gmp_uniform"),
+                                ("gmp_global", "prune_gmp_global"), ("magnitude_uniform", ""))}
+    assert len(set(budget.values())) == 1, budget
+    assert max_steps(prune) == max_steps(fits["prune-macs50-s1"])  # the same gate phase, step for step
+    cut = next(s.argv for s in steps if s.argv[3] == "baseline")
+    assert "--shapes-from" not in cut  # magnitude_uniform needs no prune run
 
 
 def test_seeds_ablations_and_dense_baselines() -> None:

@@ -2,8 +2,9 @@
 
 from conprune.report.report import steps_note
 from conprune.report.verdicts import goal_verdict, target_verdict, verdict_section
+from conprune.stages.methods import names
 
-BASELINES = ("magnitude_uniform", "magnitude_global", "random_uniform", "dense_kd", "dense_scratch")
+BASELINES = names("baseline")  # every standard baseline of the registry is part of the goal
 
 
 def row(method: str, target: str, delta: float, ci: tuple[float, float], params: float = 2.2e6) -> dict:

@@ -3,8 +3,9 @@
 A comparison is only fair when every method gets the same budget, the same teacher and the same
 evaluation, so the sweep builds all of them from one recipe: conprune is prune + finetune; each
 pruned baseline is cut from the teacher and then trained by the finetune stage for as many steps
-as conprune's two stages together (`experiments/baseline.yaml`, or the profile's `baseline.yaml`);
-every final model is evaluated on the same splits with per-utterance predictions, which the report
+as conprune's two stages together (`experiments/baseline.yaml`, or the profile's `baseline.yaml`),
+or, a gradual one (GMP), pruned by its own stage on the prune stage's schedule and then compacted
+and fine-tuned like conprune (RUNS/sweep/prune_<method>-<target>/); every final model is evaluated on the same splits with per-utterance predictions, which the report
 compares pairwise. A run with a DONE stamp (or an existing output file) is skipped; a killed fit
 resumes from its last.ckpt, so rerunning the same command finishes a half-done sweep. `--jobs N`
 runs N of them at once (`conprune/commands/sweep_jobs.py`).
@@ -89,11 +90,13 @@ def _run(sweep_dir: Path, name: str, target: str, seed: int) -> Path:
 
 
 def method_steps(args: argparse.Namespace, name: str, target: str, seed: int) -> list[Step]:
-    """The commands that produce RUNS/sweep/<method>-<target>[-s<seed>]/results.json."""
+    """The commands that produce RUNS/sweep/<method>-<target>[-s<seed>]/results.json: the method's
+    prune run where it has one (conprune's, an ablation's or a gradual baseline's own) and its
+    compaction, then its final training run (the finetune stage, or a cut and the baseline
+    schedule), its compaction and the evaluation."""
     method = METHODS[name]
     sweep_dir, (metric, sparsity) = args.runs / "sweep", target_values(target)
     settings = RunSettings(args.data, args.pieces, args.profile, tuple(args.data_args.split()))
-    prune = _run(sweep_dir, f"prune_{method.ablation}" if method.ablation else "prune", target, seed)
     final = _run(sweep_dir, name, target, seed)
     teacher = ["--model.init_args.teacher_ckpt", args.teacher]
     if metric not in ANALYTIC_METRICS and not method.learned:
@@ -102,23 +105,23 @@ def method_steps(args: argparse.Namespace, name: str, target: str, seed: int) ->
     if metric == "latency" and not args.latency_table:
         raise ConpruneError(f"sweep target {target}: pass --latency-table (measure one with `conprune bench latency-table`)")
     table = ["--model.init_args.target.latency_table", args.latency_table] if metric == "latency" else []
-    overlays = (f"ablations/{method.ablation}/prune.yaml",) if method.ablation else ()
     steps = []
-    if method.needs_prune_run:
-        steps += [fit_step(prune, ["prune.yaml", "{profile}/prune.yaml", *overlays], settings, seed,
+    prune = _run(sweep_dir, method.prune_run, target, seed) if method.needs_prune_run else None
+    if prune is not None:
+        steps += [fit_step(prune, method.prune_configs, settings, seed,
                            [*teacher, "--model.init_args.target.metric", metric,
-                            "--model.init_args.target.sparsity", str(sparsity), *table]),
+                            "--model.init_args.target.sparsity", str(sparsity), *table, *method.prune_args]),
                   compact_step(prune)]
-    if method.learned:
-        overlays = (f"ablations/{method.ablation}/finetune.yaml",) if method.ablation else ()
-        steps.append(fit_step(final, ["finetune.yaml", "{profile}/finetune.yaml", *overlays], settings, seed,
+    if prune is not None and method.prunes_itself:
+        steps.append(fit_step(final, method.train_configs, settings, seed,
                               [*teacher, "--model.init_args.student_model", str(prune / "model.pt")]))
     else:
         cut = _run(sweep_dir, f"baseline-{name}", target, seed) / "model.pt"
-        steps.append(Step([*CONPRUNE, "baseline", "--method", method.cut, "--teacher", args.teacher, "--shapes-from",
-                           str(prune / "model.pt"), "--target", str(sparsity), "--metric", metric,
-                           "--seed", str(seed), "--out", str(cut)], cut))
-        steps.append(fit_step(final, [*method.train, "{profile}/baseline.yaml"], settings, seed,
+        shapes = ["--shapes-from", str(prune / "model.pt")] if prune is not None else []
+        steps.append(Step([*CONPRUNE, "baseline", "--method", method.cut, "--teacher", args.teacher, *shapes,
+                           "--target", str(sparsity), "--metric", metric, "--seed", str(seed), "--out", str(cut)],
+                          cut))
+        steps.append(fit_step(final, method.train_configs, settings, seed,
                               [*([] if method.teacher_free else teacher), method.init, str(cut)]))
     steps += [compact_step(final), Step([*CONPRUNE, "evaluate", "--model", str(final / "model.pt"), "--data-root",
                                          args.data, "--out", str(final / "results.json"), "--predictions",

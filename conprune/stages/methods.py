@@ -2,7 +2,9 @@
 
 A method is conprune itself, an ablation of it (conprune with one part switched off by overlays in
 `experiments/ablations/<name>/`), or a baseline: a model cut from the teacher by a rule
-(`conprune baseline`, `stages/baseline_export.py`) and then trained under the same budget. The
+(`conprune baseline`, `stages/baseline_export.py`) and then trained under the same budget, or
+pruned gradually by a rule during a prune-like run of its own (`gradual`: gradual magnitude
+pruning, experiments/gmp.yaml) and then compacted and fine-tuned like conprune. The
 sweep (`commands/sweep.py`) builds each method's commands from its entry, the report and its
 verdicts (`report/verdicts.py`) group rows by `role`, and the Makefile names groups (`standard`,
 `ablations`, `headline`) that `conprune sweep --methods` resolves here, so a new method is one entry below.
@@ -26,13 +28,16 @@ class Method:
     role: `method` (conprune), `ablation` (conprune without one part), `baseline` (a standard
     rival with its own allocation or architecture) or `same_shape` (a rival cut to conprune's own
     per-layer shapes: an ablation of *which* units, given conprune's allocation).
-    cut: the `conprune baseline --method` that makes its starting model ('' for conprune and its
-    ablations, which prune by learning); units / allocation: which units that cut keeps (magnitude,
+    cut: the `conprune baseline --method` that makes its starting model ('' for conprune, its
+    ablations and the gradual baselines, which prune while they train); units / allocation: which units that cut keeps (magnitude,
     random, or dense for a new randomly initialised model) and how many per layer (shapes:
     conprune's, uniform, global).
     train: how the cut model is trained, as config files under experiments/ (the profile's
     overlays are added by the sweep): distillation like conprune's finetune stage, or the teacher
     recipe from scratch; `init` is the argument that hands it the cut model.
+    gradual: the stage (experiments/<gradual>.yaml) of a baseline that prunes while it trains, as
+    conprune's prune stage does, by the rule `units` / `allocation`, with the prune stage's
+    schedule; its run is compacted and fine-tuned like conprune's, so its budget is conprune's.
     rank, marker: where the report lists it and how its plots draw it.
     """
 
@@ -43,6 +48,7 @@ class Method:
     allocation: str = ""
     train: tuple[str, ...] = ("finetune.yaml", "baseline.yaml")
     init: str = "--model.init_args.student_model"
+    gradual: str = ""
     rank: int = 4
     marker: str = "x"
 
@@ -52,14 +58,54 @@ class Method:
         return self.role in ("method", "ablation")
 
     @property
+    def prunes_itself(self) -> bool:
+        """Pruned during a run of its own (conprune, its ablations, the gradual baselines), which is
+        then compacted and fine-tuned by the finetune stage."""
+        return self.learned or bool(self.gradual)
+
+    @property
     def needs_prune_run(self) -> bool:
-        """Whether it starts from conprune's prune run (its gates, or the shapes/size it reached)."""
-        return self.learned or self.allocation == "shapes"
+        """Whether it starts from a prune run: its own, or conprune's (the shapes/size it reached)."""
+        return self.prunes_itself or self.allocation == "shapes"
 
     @property
     def ablation(self) -> str:
         """The folder of its overlays under experiments/ablations/ ('' when not an ablation)."""
         return self.name.removeprefix(f"{CONPRUNE}_") if self.role == "ablation" else ""
+
+    @property
+    def prune_run(self) -> str:
+        """The name (before `-<target>`) of the prune run it starts from: conprune's `prune`, an
+        ablation's `prune_<part>`, a gradual baseline's `prune_<method>`; '' when it needs none."""
+        if self.gradual:
+            return f"prune_{self.name}"
+        if self.ablation:
+            return f"prune_{self.ablation}"
+        return "prune" if self.needs_prune_run else ""
+
+    @property
+    def prune_configs(self) -> tuple[str, ...]:
+        """The config files of its prune run under experiments/ (`{profile}` the schedule's folder)."""
+        if self.gradual:
+            return (f"{self.gradual}.yaml", f"{{profile}}/{self.gradual}.yaml")
+        return ("prune.yaml", "{profile}/prune.yaml", *self._overlay("prune"))
+
+    @property
+    def prune_args(self) -> tuple[str, ...]:
+        """Its prune run's arguments beyond the teacher and the target: a gradual rule's allocation."""
+        return ("--model.init_args.allocation", self.allocation) if self.gradual else ()
+
+    @property
+    def train_configs(self) -> tuple[str, ...]:
+        """The config files of its final training run: the finetune stage after its own prune run
+        (and an ablation's overlay); else `train` with the profile's baseline schedule, which is
+        conprune's prune + finetune in one run."""
+        if self.prunes_itself:
+            return ("finetune.yaml", "{profile}/finetune.yaml", *self._overlay("finetune"))
+        return (*self.train, "{profile}/baseline.yaml")
+
+    def _overlay(self, stage: str) -> tuple[str, ...]:
+        return (f"ablations/{self.ablation}/{stage}.yaml",) if self.ablation else ()
 
     @property
     def teacher_free(self) -> bool:
@@ -80,6 +126,8 @@ _ENTRIES = (
     _baseline("magnitude_uniform", "magnitude", "uniform"),
     _baseline("magnitude_global", "magnitude", "global"),
     _baseline("random_uniform", "random", "uniform"),
+    *(Method(f"gmp_{allocation}", "baseline", units="magnitude", allocation=allocation, gradual="gmp", marker="^")
+      for allocation in ("uniform", "global")),
     _baseline("dense_kd", "dense", "shapes", cut="dense", train=("finetune.yaml", "finetune_dense-kd.yaml"),
               rank=3, marker="D"),
     _baseline("dense_scratch", "dense", "shapes", cut="dense", train=("teacher.yaml", "dense_scratch.yaml"),
