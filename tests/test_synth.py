@@ -38,7 +38,7 @@ def text_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def corpus(tmp_path_factory: pytest.TempPathFactory, text_file: Path) -> Path:
     root = tmp_path_factory.mktemp("synth")
     synthesize_corpus(root, utterances=12, seed=3, text_file=text_file, workers=1,
-                      engines=["espeak"], progress=False, dev_utterances=2)
+                      engines=["espeak"], progress=False, dev_utterances=2, confirm_utterances=0)
     return root
 
 
@@ -111,14 +111,14 @@ def test_held_out_voices_never_in_train(corpus: Path) -> None:
 def test_deterministic_across_workers_and_idempotent(corpus: Path, text_file: Path,
                                                      tmp_path: Path) -> None:
     synthesize_corpus(tmp_path, utterances=12, seed=3, text_file=text_file, workers=2,
-                      engines=["espeak"], progress=False, dev_utterances=2)
+                      engines=["espeak"], progress=False, dev_utterances=2, confirm_utterances=0)
     a = {p.relative_to(corpus): p.read_bytes() for p in (corpus / "LibriSpeech").rglob("*") if p.is_file()}
     b = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "LibriSpeech").rglob("*") if p.is_file()}
     assert a == b
     stamp = corpus / "LibriSpeech" / synth.STAMP
     before = stamp.stat().st_mtime_ns
     synthesize_corpus(corpus, utterances=12, seed=3, text_file=text_file, workers=1,
-                      engines=["espeak"], progress=False, dev_utterances=2)
+                      engines=["espeak"], progress=False, dev_utterances=2, confirm_utterances=0)
     assert stamp.stat().st_mtime_ns == before
 
 
@@ -126,7 +126,7 @@ def test_growing_test_splits_keeps_the_training_split(text_file: Path, tmp_path:
     """More test utterances (and a second training split) leave train-clean-100 byte-identical and
     only extend the test splits: a teacher trained before still matches its training split."""
     kwargs = {"utterances": 12, "seed": 3, "text_file": text_file, "workers": 1, "engines": ["espeak"],
-              "progress": False, "dev_utterances": 2}
+              "progress": False, "dev_utterances": 2, "confirm_utterances": 0}
     libri = synthesize_corpus(tmp_path, test_utterances=2, **kwargs)
     before = {p.relative_to(libri): p.read_bytes() for p in (libri / "train-clean-100").rglob("*") if p.is_file()}
     old = _transcripts(libri)
@@ -223,4 +223,5 @@ def test_bad_input_messages(kwargs: dict, field: str, text_file: Path, tmp_path:
 def test_refuses_foreign_librispeech(tmp_path: Path, text_file: Path) -> None:
     (tmp_path / "LibriSpeech" / "dev-clean").mkdir(parents=True)
     with pytest.raises(ConpruneError, match="^root:"):
-        synthesize_corpus(tmp_path, utterances=20, text_file=text_file, engines=["espeak"], progress=False)
+        synthesize_corpus(tmp_path, utterances=20, text_file=text_file, engines=["espeak"], progress=False,
+                          confirm_utterances=0)

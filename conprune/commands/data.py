@@ -18,8 +18,13 @@ def synth_args(p: argparse.ArgumentParser) -> None:
                    "growing it never changes the training split")
     p.add_argument("--extra-train-hours", type=float, default=0.0,
                    help="hours of a second training split, train-clean-360 (more sentences, same voices)")
+    p.add_argument("--confirm-utterances", type=int,
+                   help="utterances per confirmation split, test-confirm-clean/-other (default 500, 0: none): "
+                   "a text and voice settings no other split uses, for reporting only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--text", type=Path, help="sentences to speak instead of the Debian texts")
+    p.add_argument("--confirm-text", type=Path,
+                   help="sentences of the confirmation splits instead of Moby Dick (r-cran-tokenizers)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--engines", help="comma-separated subset of TTS engines")
 
@@ -33,7 +38,8 @@ def synth(args: argparse.Namespace) -> None:
     out = synthesize_corpus(args.root, hours=args.hours, utterances=args.utterances, seed=args.seed,
                             text_file=args.text, workers=args.workers, engines=engines,
                             dev_utterances=args.dev_utterances, test_utterances=args.test_utterances,
-                            extra_train_hours=args.extra_train_hours)
+                            extra_train_hours=args.extra_train_hours, confirm_text=args.confirm_text,
+                            **({} if args.confirm_utterances is None else {"confirm_utterances": args.confirm_utterances}))
     print(f"corpus written to {out}")
 
 
@@ -61,14 +67,23 @@ def prepare(args: argparse.Namespace) -> None:
 
 def download_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", required=True, type=Path)
-    p.add_argument("--splits", required=True)
+    p.add_argument("--splits", help="comma-separated splits (train-960 alias)")
     p.add_argument("--base-url", default=None)
+    p.add_argument("--lm", action="store_true", help="also fetch LibriSpeech's official 4-gram LM "
+                   "(4-gram.arpa.gz, MD5-checked) into ROOT/lm/, for `--decoder beam --lm`")
+    p.add_argument("--lm-base-url", default=None, help="where 4-gram.arpa.gz is (default OpenSLR resource 11)")
 
 
 def download(args: argparse.Namespace) -> None:
     from conprune.data.librispeech_download import download as download_splits
+    from conprune.data.librispeech_download import download_lm
 
-    download_splits(args.root, args.splits.split(","), **({"base_url": args.base_url} if args.base_url else {}))
+    if not args.splits and not args.lm:
+        raise ConpruneError("data download: name --splits (e.g. dev-clean,test-clean), --lm, or both")
+    if args.splits:
+        download_splits(args.root, args.splits.split(","), **({"base_url": args.base_url} if args.base_url else {}))
+    if args.lm:
+        print(download_lm(args.root, **({"base_url": args.lm_base_url} if args.lm_base_url else {})))
 
 
 def tokenizer_args(p: argparse.ArgumentParser) -> None:

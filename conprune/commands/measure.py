@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from conprune.commands.common import writable as _writable
+from conprune.commands.lm import decoder_args, make_decoder
 
-SPLITS_DEFAULT = "dev-clean,dev-other,test-clean,test-other"
+SPLITS_DEFAULT = "dev-clean,dev-other,test-clean,test-other (+ test-confirm-clean,test-confirm-other where present)"
 
 
 def evaluate_args(p: argparse.ArgumentParser) -> None:
@@ -17,21 +18,24 @@ def evaluate_args(p: argparse.ArgumentParser) -> None:
                         "(run by ONNX Runtime)")
     source.add_argument("--ckpt", help="Lightning checkpoint (compacted on the fly)")
     p.add_argument("--data-root", default="data/synth", help="corpus root holding LibriSpeech/")
-    p.add_argument("--splits", default=SPLITS_DEFAULT)
+    p.add_argument("--splits", help=f"comma-separated splits (default {SPLITS_DEFAULT})")
     p.add_argument("--out", help="results JSON to write")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement")
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--predictions", help="directory for per-utterance hypotheses (predictions-<split>.jsonl)")
+    decoder_args(p)
 
 
 def evaluate(args: argparse.Namespace) -> None:
+    from conprune.data.librispeech import default_eval_splits
     from conprune.measure.evaluate import evaluate as run_evaluate
     from conprune.measure.evaluate import format_summary, load_for_eval, write_results
 
     _writable(args.out, "evaluate --out directory")
     model, info = load_for_eval(args.model, args.ckpt)
-    results = run_evaluate(model, info, args.data_root, args.splits.split(","), threads=args.threads,
-                           repeats=args.repeats, predictions=args.predictions)
+    splits = args.splits.split(",") if args.splits else default_eval_splits(args.data_root)
+    results = run_evaluate(model, info, args.data_root, splits, threads=args.threads,
+                           repeats=args.repeats, predictions=args.predictions, decoder=make_decoder(args, info))
     results["model"] = args.model or args.ckpt
     if args.out:
         write_results(results, args.out)

@@ -102,7 +102,7 @@ def plan_utterances(sentences: list[Sentence], speakers: list[Speaker], sizes: d
         if not by_role[role]:
             role = "test-other" if role == "dev-other" else "dev-other"
         cycle = [v for r in range(2) for v in sorted(by_role[role]) if share[v] > r]
-        voices = _block_shuffled(cycle, sizes[split], seed, split)
+        voices = block_shuffled(cycle, sizes[split], seed, split)
         used: dict[tuple[str, str], int] = defaultdict(int)
         counters: dict[int, int] = defaultdict(int)
         for sentence, key in zip(_sentences_of(split, sizes, sentences), voices):
@@ -114,7 +114,7 @@ def plan_utterances(sentences: list[Sentence], speakers: list[Speaker], sizes: d
     return plan
 
 
-def _block_shuffled(cycle: list, count: int, seed: int, split: str) -> list:
+def block_shuffled(cycle: list, count: int, seed: int, split: str) -> list:
     """`count` entries of `cycle` repeated, each whole cycle shuffled by a RNG of its own (seed,
     split, block), so the first n entries are the same for any count >= n."""
     out: list = []

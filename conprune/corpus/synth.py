@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from conprune.corpus.confirm import CONFIRM_SIZE, CONFIRM_SPLITS, build_confirm_plan, confirm_source_name
 from conprune.corpus.plan import SPLITS, Utterance, default_eval_size, plan_utterances, split_sizes
+from conprune.corpus.reports import write_reports
 from conprune.corpus.text_sources import load_sentences, source_names
-from conprune.corpus.tts_engines import ENGINES, SAMPLE_RATE, VOICES, Speaker, build_speakers
+from conprune.corpus.tts_engines import ENGINES, SAMPLE_RATE, Speaker, build_speakers
 from conprune.errors import ConpruneError
 from conprune.io_atomic import atomic_open, atomic_write_json, atomic_write_text, ensure_writable_dir
 
@@ -33,6 +35,7 @@ GENERATOR_VERSION = 2
 SECONDS_PER_WORD = 0.28  # measured mean over the engines/tempi here; only turns --hours into a count
 CHUNK = 24  # utterances per worker task: one eSpeak child / festival process each
 STAMP = ".conprune_synth.json"
+ALL_SPLITS = (*SPLITS, *CONFIRM_SPLITS)
 
 
 def resolve_engines(engines: list[str] | None) -> list[str]:
@@ -111,17 +114,22 @@ def synthesize_corpus(root: Path, hours: float | None = None, utterances: int | 
                       seed: int = 0, text_file: Path | None = None, workers: int = 2,
                       engines: list[str] | None = None, progress: bool = True,
                       min_words: int = 5, max_words: int = 35, dev_utterances: int | None = None,
-                      test_utterances: int | None = None, extra_train_hours: float = 0.0) -> Path:
+                      test_utterances: int | None = None, extra_train_hours: float = 0.0,
+                      confirm_utterances: int = CONFIRM_SIZE, confirm_text: Path | None = None) -> Path:
     """Write <root>/LibriSpeech/<split>/... + <root>/SYNTHETIC.md; return <root>/LibriSpeech.
 
     Exactly one of `hours` (approximate audio duration) or `utterances` sets the size of the
     training split train-clean-100; `dev_utterances` / `test_utterances` the size of each dev / test
     split (default: `default_eval_size`); `extra_train_hours` adds train-clean-360 (more sentences,
-    the same training voices). The same arguments and seed give the same sentences, speakers and
-    audio bytes. Rerun with other sizes, only the splits whose plan changed are rewritten: the
-    training split stays byte-identical when only the evaluation splits grow (see corpus/plan.py).
+    the same training voices); `confirm_utterances` the size of each confirmation split, spoken
+    from `confirm_text` (default Moby Dick; see corpus/confirm.py). The same arguments and seed give
+    the same sentences, speakers and audio bytes. Rerun with other sizes, only the splits whose plan
+    changed are rewritten: the training split stays byte-identical when only the evaluation splits
+    grow (see corpus/plan.py), and no main split changes when the confirmation splits are added.
     """
     _check_counts(hours, utterances, workers, dev_utterances, test_utterances, extra_train_hours)
+    if not isinstance(confirm_utterances, int) or confirm_utterances < 0:
+        raise ConpruneError(f"confirm_utterances: must be an integer >= 0, got {confirm_utterances!r}")
     if not 1 <= min_words <= max_words:
         raise ConpruneError(f"min_words/max_words: need 1 <= min_words <= max_words, got {min_words}/{max_words}")
     if text_file is not None and not Path(text_file).is_file():
@@ -140,41 +148,50 @@ def synthesize_corpus(root: Path, hours: float | None = None, utterances: int | 
     default = default_eval_size(train)
     sizes = split_sizes(train, dev_utterances or default, test_utterances or default, extra)
     plan = plan_utterances(sentences, build_speakers(names, seed), sizes, seed)
+    plan += build_confirm_plan(confirm_utterances, confirm_text, names, seed, min_words, max_words, sentences, plan)
     digests = split_digests(plan)
+    # Not in `content`: a corpus made before the confirmation splits existed keeps its main splits.
     args = {**content, "hours": hours, "utterances": utterances, "dev_utterances": dev_utterances,
-            "test_utterances": test_utterances, "extra_train_hours": extra_train_hours}
-    if _up_to_date(libri, content, digests):
+            "test_utterances": test_utterances, "extra_train_hours": extra_train_hours,
+            "confirm_utterances": confirm_utterances, "confirm_text": str(confirm_text) if confirm_text else None,
+            "confirm_source": confirm_source_name(confirm_text) if confirm_utterances else None}
+    kept = _kept_splits(libri, content, digests)
+    if kept == digests:
         return libri
     libri.mkdir(parents=True, exist_ok=True)
     ensure_writable_dir(root, "corpus root (--root)")
-    atomic_write_json(libri / STAMP, {"args": args, "content": content, "splits": {}, "complete": False},
+    atomic_write_json(libri / STAMP, {"args": args, "content": content, "splits": kept, "complete": False},
                       "corpus stamp")
     start = time.time()
     seconds = _synthesize(libri, plan, workers, progress)
     _write_transcripts(libri, plan)
-    write_reports(root, libri, plan, seconds, {**args, "utterances": train}, time.time() - start)
+    write_reports(root, libri, plan, seconds, {**args, "utterances": train}, time.time() - start, ALL_SPLITS)
     atomic_write_json(libri / STAMP, {"args": args, "content": content, "splits": digests, "complete": True},
                       "corpus stamp")
     return libri
 
 
-def _up_to_date(libri: Path, content: dict, digests: dict[str, str]) -> bool:
-    """True when the corpus on disk is exactly this plan. Otherwise remove what must be rewritten:
-    every split when the text, engines or seed changed, else only the splits whose plan changed."""
+def _kept_splits(libri: Path, content: dict, digests: dict[str, str]) -> dict[str, str]:
+    """The digests of the splits on disk that are exactly this plan (all of `digests`: nothing to
+    do). Every other split is removed: all of them when the text, engines or seed changed, else
+    only those whose plan changed. A stamp left by a killed run lists the splits it had kept."""
     stamp = libri / STAMP
     if not stamp.is_file():
-        if any((libri / split).exists() for split in SPLITS):
+        if any((libri / split).exists() for split in ALL_SPLITS):
             raise ConpruneError(f"root: {libri} holds a LibriSpeech corpus not made by `conprune data synth`; "
                                 f"choose another --root")
-        return False
+        return {}
     old = json.loads(stamp.read_text())
     if old.get("content") == content and old.get("splits") == digests and old.get("complete"):
-        return True
+        return digests
     same_content = old.get("content") == content
-    for split in SPLITS:
-        if not same_content or old.get("splits", {}).get(split) != digests.get(split):
+    kept = {}
+    for split in ALL_SPLITS:
+        if same_content and split in digests and old.get("splits", {}).get(split) == digests[split]:
+            kept[split] = digests[split]
+        else:
             shutil.rmtree(libri / split, ignore_errors=True)
-    return False
+    return kept
 
 
 def _synthesize(libri: Path, plan: list[Utterance], workers: int, progress: bool) -> dict[str, float]:
@@ -212,60 +229,13 @@ def _synthesize(libri: Path, plan: list[Utterance], workers: int, progress: bool
 
 
 def _write_transcripts(libri: Path, plan: list[Utterance]) -> None:
-    """<spk>-<chap>.trans.txt per chapter, lines sorted by utterance id as in LibriSpeech."""
+    """<spk>-<chap>.trans.txt per chapter, lines sorted by utterance id as in LibriSpeech; a file
+    that already says exactly this is left alone, so a kept split is not even touched."""
     chapters: dict[Path, list[str]] = defaultdict(list)
     for u in plan:
         chapters[u.path(libri).parent / f"{u.speaker.speaker_id}-{u.chapter}.trans.txt"].append(
             f"{u.utt_id} {u.text}")
     for path, lines in chapters.items():
-        atomic_write_text(path, "\n".join(sorted(lines)) + "\n", "transcript")
-
-
-
-
-def write_reports(root: Path, libri: Path, plan: list[Utterance], seconds: dict[str, float],
-                  args: dict, wall: float) -> None:
-    """SPEAKERS.TXT (LibriSpeech format) and <root>/SYNTHETIC.md (how the corpus was made)."""
-    spk_secs: dict[int, float] = defaultdict(float)
-    split_secs: dict[str, float] = defaultdict(float)
-    split_n: dict[str, int] = defaultdict(int)
-    speakers: dict[int, tuple[Speaker, str]] = {}
-    voice_splits: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for u in plan:
-        secs = seconds.get(u.utt_id, 0.0)
-        split_secs[u.split] += secs
-        split_n[u.split] += 1
-        home = "train-clean-100" if u.speaker.role == "train" else u.split
-        if u.split == home:
-            spk_secs[u.speaker.speaker_id] += secs
-        speakers.setdefault(u.speaker.speaker_id, (u.speaker, home))
-        voice_splits[(u.speaker.engine, u.speaker.voice)].add(u.split)
-    lines = [";ID      |SEX| SUBSET           |MINUTES| NAME"]
-    for sid, (sp, home) in sorted(speakers.items()):
-        lines.append(f"{sid:<8}| {sp.sex or '?'} | {home:<16} | {spk_secs[sid] / 60:5.2f} | {sp.name}")
-    atomic_write_text(libri / "SPEAKERS.TXT", "\n".join(lines) + "\n", "speaker list")
-    cmd = ["conprune data synth", f"--root {root}", f"--seed {args['seed']}"]
-    cmd += [f"--hours {args['hours']}"] if args["hours"] is not None else [f"--utterances {args['utterances']}"]
-    cmd += [f"--{k.replace('_', '-')} {args[k]}" for k in ("dev_utterances", "test_utterances", "extra_train_hours")
-            if args.get(k)]
-    cmd += [f"--engines {','.join(args['engines'])}"] + ([f"--text {args['text_file']}"] if args["text_file"] else [])
-    versions = ", ".join(ENGINES[n].version() for n in args["engines"])
-    md = ["# Synthetic LibriSpeech-layout corpus", "",
-          (f"Made {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} by `{' '.join(cmd)}` "
-           f"in {wall:.0f} s (generator v{GENERATOR_VERSION})."), "",
-          f"- Engines: {versions}",
-          (f"- Sentence sources: {', '.join(args['sources'])} ({args['min_words']}-{args['max_words']} "
-           "words, deduplicated; no sentence in two splits)"),
-          f"- Arguments: `{json.dumps(args)}`", "",
-          "| split | utterances | hours | speakers |", "| --- | ---: | ---: | ---: |"]
-    for split in (s for s in SPLITS if split_n[s]):
-        n_spk = len({u.speaker.speaker_id for u in plan if u.split == split})
-        md.append(f"| {split} | {split_n[split]} | {split_secs[split] / 3600:.3f} | {n_spk} |")
-    md += ["", ("Voices (train voices also speak dev-clean/test-clean sentences; other voices are held "
-                "out whole):"), "", "| engine | voice | role | splits | speaker ids |", "| --- | --- | --- | --- | --- |"]
-    for engine, voice, _, role, _ in VOICES:
-        ids = sorted(s for s, (sp, _) in speakers.items() if (sp.engine, sp.voice) == (engine, voice))
-        if ids:
-            md.append(f"| {engine} | {voice} | {role} | {', '.join(sorted(voice_splits[(engine, voice)]))} "
-                      f"| {ids[0]}-{ids[-1]} |")
-    atomic_write_text(root / "SYNTHETIC.md", "\n".join(md) + "\n", "corpus report")
+        text = "\n".join(sorted(lines)) + "\n"
+        if not (path.is_file() and path.read_text() == text):
+            atomic_write_text(path, text, "transcript")

@@ -19,6 +19,7 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
+from conprune.data import layout
 from conprune.data.manifest import write_manifest
 from conprune.errors import ConpruneError
 from conprune.io_atomic import atomic_open, ensure_writable_dir
@@ -27,7 +28,12 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train-clean-100", "train-clean-360", "train-other-500",
           "dev-clean", "dev-other", "test-clean", "test-other")
-ALIASES = {"train-960": ["train-clean-100", "train-clean-360", "train-other-500"]}
+# The embedded corpus's confirmation pair: a text and voice settings nothing was tuned on, for
+# reporting only (never for a decision); real LibriSpeech has none.
+CONFIRM_SPLITS = ("test-confirm-clean", "test-confirm-other")
+EVAL_SPLITS = ("dev-clean", "dev-other", "test-clean", "test-other")
+ALIASES = {"train-960": ["train-clean-100", "train-clean-360", "train-other-500"],
+           "test-confirm": list(CONFIRM_SPLITS)}
 SAMPLE_RATE = 16000
 SKIP_REASONS = ("corrupt_audio", "empty_audio", "no_transcript", "no_audio", "empty_transcript")
 
@@ -47,6 +53,14 @@ def expand_splits(names: str | Iterable[str]) -> list[str]:
                 if split not in out:
                     out.append(split)
     return out
+
+
+def default_eval_splits(root: str | os.PathLike) -> list[str]:
+    """What an evaluation reads unless told otherwise: dev and test, plus the confirmation pair
+    where the corpus has it (its audio, or already its manifests)."""
+    present = [s for s in CONFIRM_SPLITS if (layout.corpus_tree(root) / s).is_dir()
+               or layout.manifest_path(root, s).is_file()]
+    return [*EVAL_SPLITS, *present] if len(present) == len(CONFIRM_SPLITS) else list(EVAL_SPLITS)
 
 
 def find_corpus_dir(root: str | os.PathLike) -> Path:
