@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from conprune.errors import ConpruneError
@@ -13,7 +14,8 @@ def report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", "--runs-dir", dest="runs_dir", type=Path, default=Path("runs"),
                    help="stage output root: the demo's runs and RUNS/sweep/ live here")
     p.add_argument("--results", nargs="*", default=[],
-                   help="more runs: METHOD:TARGET=PATH, or results.json paths/globs in <method>-<target>/ dirs")
+                   help="more runs: METHOD:TARGET=PATH, or results.json paths/globs in <method>-<target>/ dirs; "
+                   "with --verify: the one results folder to check (default --out)")
     p.add_argument("--no-sweep", action="store_true", help="ignore RUNS_DIR/sweep/")
     p.add_argument("--no-demo", action="store_true", help="ignore the demo's fixed runs (runs/finetune, ...)")
     p.add_argument("--data", type=Path, default=Path("data/synth"), help="corpus root (words per split)")
@@ -21,12 +23,34 @@ def report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("results/demo"))
     p.add_argument("--no-wandb", action="store_true", help="skip W&B logging")
     p.add_argument("--wandb-dir", type=Path, default=None, help="W&B run directory (default RUNS/report)")
+    p.add_argument("--verify", action="store_true",
+                   help="recompute every WER, Δ and interval of the results folder's summary.json from its committed "
+                   "predictions and the corpus manifests under --data; exit 1 at the first mismatch")
 
 
 def report(args: argparse.Namespace) -> None:
+    if args.verify:
+        verify(args)
+        return
     from conprune.report.report import run_report
 
     run_report(args)
+
+
+def verify(args: argparse.Namespace) -> None:
+    """`conprune report --verify`: 0 when every number is recomputed, 1 at the first mismatch."""
+    from conprune.report.verify import Mismatch, verify_results
+
+    if len(args.results) > 1:
+        raise ConpruneError(f"--results: --verify checks one results folder, got {len(args.results)}; pass one")
+    results = Path(args.results[0]) if args.results else args.out
+    try:
+        checked = verify_results(results, args.data)
+    except Mismatch as exc:
+        print(f"verify: MISMATCH {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"verify: {checked} numbers of {results / 'summary.json'} recomputed from its committed predictions "
+          f"and {args.data}: all match")
 
 
 def voices_args(p: argparse.ArgumentParser) -> None:

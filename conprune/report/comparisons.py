@@ -4,18 +4,29 @@ difference to conprune at the same target, and its spread over seeds.
 Budgets are read from what the runs wrote (the CSV log's last step, the DONE stamp's wall time),
 adding the prune run a finetune started from, so conprune's row counts prune + finetune and a
 baseline's row its one training run; equal budgets are then visible per row, not assumed.
+
+Differences are computed from each run's per-utterance predictions against the corpus manifests
+(`scoring.py`): the paired bootstrap over the utterances of the seed-0 runs, and, where either
+method ran several seeds, the bootstrap over speakers and seeds (`clustered.py`), which the
+verdicts then read instead. `conprune report --verify` calls the same `comparison` on the
+committed hypotheses.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from pathlib import Path
 
+import numpy as np
 import yaml
 
+from conprune.errors import ConpruneError
+from conprune.report.clustered import clustered_bootstrap
 from conprune.report.logs import fit_wall_seconds, trained_steps
-from conprune.report.significance import compare_runs
+from conprune.report.scoring import Corpus, Pool, run_pools
+from conprune.report.significance import paired_bootstrap_errors
 from conprune.stages.methods import CONPRUNE
 
 log = logging.getLogger(__name__)
@@ -56,26 +67,10 @@ def add_budgets(rows: list[dict]) -> None:
         row["train_steps"], row["train_seconds"] = steps, seconds
 
 
-def add_comparisons(rows: list[dict]) -> None:
-    """For every row at a target where conprune ran: its pooled test WER minus conprune's, the
-    paired-bootstrap 95 % interval of that difference, and P(conprune better)."""
-    conprune = {r["target"]: r for r in rows if r["method"] == CONPRUNE and r.get("seed", 0) == 0}
-    for row in rows:
-        base = conprune.get(row["target"])
-        if base is None or row is base or row["target"] == "none":
-            continue
-        a, b = Path(base["source"]).parent / "predictions", Path(row["source"]).parent / "predictions"
-        if not (a.is_dir() and b.is_dir()):
-            log.info("report: no predictions for %s %s or conprune; no paired comparison", row["method"], row["target"])
-            continue
-        result = compare_runs(a, b)
-        row.update(delta_vs_conprune=result["delta"], delta_ci95=result["delta_ci95"],
-                   p_conprune_better=result["p_a_better"])
-
-
 def merge_seeds(rows: list[dict]) -> list[dict]:
     """One row per method × target (its seed-0 run), with `seeds`, `test_wer_mean` and
-    `test_wer_sd` (sample standard deviation) where more than one seed ran."""
+    `test_wer_sd` (sample standard deviation) where more than one seed ran, and every seed's run
+    directory under the private key `_runs` (not written to summary.json)."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         groups.setdefault((row["method"], row["target"]), []).append(row)
@@ -86,5 +81,89 @@ def merge_seeds(rows: list[dict]) -> list[dict]:
             wers = [r["test_wer"] for r in sorted(group, key=lambda r: r.get("seed", 0))]
             base.update(seeds=sorted(r.get("seed", 0) for r in group), test_wer_mean=statistics.mean(wers),
                         test_wer_sd=statistics.stdev(wers))
+        base["_runs"] = {r.get("seed", 0): Path(r["source"]).parent for r in group if r.get("source")}
         merged.append(base)
     return merged
+
+
+WER_KEYS = {"dev": "dev_wer", "test": "test_wer", "confirm": "confirm_wer"}
+
+
+def seed_spread(tests: dict[int, Pool]) -> dict:
+    """`test_wer_mean` and `test_wer_sd` over seeds from each seed's test counts."""
+    wers = [tests[s].wer for s in sorted(tests)]
+    return {"test_wer_mean": statistics.mean(wers), "test_wer_sd": statistics.stdev(wers)}
+
+
+def add_scores(rows: list[dict], corpus: Corpus) -> None:
+    """Score every seed's predictions (private `_pools`); where the row's own run has them, its
+    WERs become the exact counts (`word_errors`: [errors, words] per dev / test / confirm pool),
+    which are what --verify recomputes. results.json's WERs must agree with them."""
+    for row in rows:
+        runs = row.get("_runs", {})
+        row["_pools"] = {seed: run_pools(run / "predictions", corpus) for seed, run in sorted(runs.items())
+                         if (run / "predictions").is_dir()}
+        own = row["_pools"].get(row.get("seed", 0))
+        if not own:
+            continue
+        row["word_errors"] = {name: scored.counts for name, scored in own.items()}
+        for name, scored in own.items():
+            key = WER_KEYS[name]
+            if key in row and not math.isclose(row[key], scored.wer, rel_tol=1e-9):
+                log.warning("report: %s %s: results.json gives %s %.6f, its predictions %.6f; using the predictions",
+                            row["method"], row["target"], key, row[key], scored.wer)
+            row[key] = scored.wer
+        tests = {seed: pools["test"] for seed, pools in row["_pools"].items() if "test" in pools}
+        if len(row.get("seeds", [])) > 1 and len(tests) == len(row["seeds"]):
+            row.update(seed_spread(tests))
+
+
+def _same_utterances(a: Pool, b: Pool) -> None:
+    if a.keys != b.keys:
+        raise ConpruneError(f"bootstrap: runs were evaluated on different test utterances ({len(a.keys)} vs "
+                            f"{len(b.keys)}); evaluate every run on the same corpus")
+
+
+def comparison(row_tests: dict[int, Pool], conprune_tests: dict[int, Pool], row_seed: int, conprune_seed: int,
+               unit: str) -> dict:
+    """The summary keys of one row's comparison with conprune from their test pools per seed: the
+    paired utterance bootstrap of the two base runs (`delta_vs_conprune`, `delta_ci95`,
+    `p_conprune_better`) and, where either side has several seeds, the speaker- and seed-clustered
+    one (`delta_seeds_clustered`: mean over seeds, `delta_ci95_seeds_clustered`,
+    `p_conprune_better_clustered`, `seeds_compared` [row, conprune], `clusters` per split)."""
+    base, row = conprune_tests[conprune_seed], row_tests[row_seed]
+    _same_utterances(base, row)
+    paired = paired_bootstrap_errors(base.errors, row.errors, base.words)
+    out = {"delta_vs_conprune": paired["delta"], "delta_ci95": paired["delta_ci95"],
+           "p_conprune_better": paired["p_a_better"]}
+    if len(row_tests) > 1 or len(conprune_tests) > 1:
+        for other in [*row_tests.values(), *conprune_tests.values()]:
+            _same_utterances(base, other)
+        result = clustered_bootstrap(np.stack([row_tests[s].errors for s in sorted(row_tests)]),
+                                     np.stack([conprune_tests[s].errors for s in sorted(conprune_tests)]),
+                                     base.words, base.clusters, base.strata)
+        out.update(delta_seeds_clustered=result["delta"], delta_ci95_seeds_clustered=result["delta_ci95"],
+                   p_conprune_better_clustered=result["p_conprune_better"], seeds_compared=result["seeds"],
+                   clusters=result["clusters"], cluster_unit=unit)
+    return out
+
+
+def seed_test_pools(row: dict) -> dict[int, Pool]:
+    """The test pool of each seed of `row` that has one (after `add_scores`)."""
+    return {seed: pools["test"] for seed, pools in row.get("_pools", {}).items() if "test" in pools}
+
+
+def add_comparisons(rows: list[dict], unit: str = "speaker") -> None:
+    """For every row at a target where conprune ran: its pooled test WER minus conprune's, the
+    paired-bootstrap 95 % interval of that difference and P(conprune better), and the seed-aware,
+    speaker-clustered ones where either has several seeds (see `comparison`)."""
+    conprune = {r["target"]: r for r in rows if r["method"] == CONPRUNE}
+    for row in rows:
+        base = conprune.get(row["target"])
+        if base is None or row is base or row["target"] == "none":
+            continue
+        ours, theirs = seed_test_pools(base), seed_test_pools(row)
+        if base.get("seed", 0) not in ours or row.get("seed", 0) not in theirs:
+            log.info("report: no predictions for %s %s or conprune; no paired comparison", row["method"], row["target"])
+            continue
+        row.update(comparison(theirs, ours, row.get("seed", 0), base.get("seed", 0), unit))

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from conprune.report.logs import last_values, metrics_csv
-from conprune.report.verdicts import delta_text, row_verdict
+from conprune.report.verdicts import clustered_note, delta_text, row_verdict
 from conprune.stages.checkpoint_io import load_checkpoint
 from conprune.stages.methods import CONPRUNE
 
@@ -93,7 +93,8 @@ def demo_section(results: Path) -> str:
         delta, verdict = delta_text(r), "–"
         if "delta_vs_conprune" in r:
             verdict = row_verdict(r, conprune[r["target"]])
-        p = f"{r['p_conprune_better']:.2f}" if "p_conprune_better" in r else "–"
+        p = r.get("p_conprune_better_clustered", r.get("p_conprune_better"))
+        p = "–" if p is None else f"{p:.2f}"
         latency = "–" if r.get("latency_ratio") is None else f"{r['latency_ratio']:.2f}"
         seeds = "–"
         if "test_wer_sd" in r:
@@ -106,5 +107,7 @@ def demo_section(results: Path) -> str:
     if timing.is_file():
         info = json.loads(timing.read_text())
         took = f" `make demo` took {info['seconds'] / 60:.1f} min ({info['date']})."
-    return ("\n".join(lines) + f"\n\nVerdict: the paired 95 % CI of Δ (bootstrap over test utterances) excludes 0, "
-            f"else tie. From `{results.as_posix()}/summary.json`.{took}")
+    rule = "the paired 95 % CI of Δ (bootstrap over test utterances) excludes 0, else tie."
+    if any("delta_ci95_seeds_clustered" in r for r in rows):
+        rule = f"the 95 % CI of Δ excludes 0, else tie. {clustered_note(rows)}"
+    return "\n".join(lines) + f"\n\nVerdict: {rule} From `{results.as_posix()}/summary.json`.{took}"

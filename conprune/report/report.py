@@ -6,7 +6,12 @@ runs' CSV logs (sparsity, λ), `make bench`'s latency ratios — and writes `<ou
 demo's fixed mapping plus runs/sweep/<method>-<target>/), so the same command reports a sweep.
 The README's copy of the table is regenerated only by `conprune readme report`.
 
+Each row's per-utterance hypotheses (every seed) are copied, compressed, to
+`<out>/predictions/<run>/`, so `conprune report --verify` can recompute every number of the
+summary from the committed files alone (`verify.py`).
+
     conprune report [--runs runs] [--results 'runs/other/*/results.json' ...] [--out results/demo] [--no-wandb]
+    conprune report --verify [--results results/full] [--data data/synth]
 """
 
 from __future__ import annotations
@@ -20,12 +25,19 @@ from pathlib import Path
 
 from conprune.io_atomic import atomic_write_text
 from conprune.pruning.cost_model import metric_order
-from conprune.report.comparisons import add_budgets, add_comparisons, merge_seeds
+from conprune.report.comparisons import add_budgets, add_comparisons, add_scores, merge_seeds
 from conprune.report.logs import series, trained_steps
 from conprune.report.plots import plot_curves, plot_kept, plot_latency, plot_pareto
 from conprune.report.runs import DEMO_RUNS, curve_runs, discover_runs, parse_run_name
+from conprune.report.scoring import commit_predictions, read_corpus
 from conprune.report.summary import split_words, summary_rows, write_summary
-from conprune.report.verdicts import delta_text, verdict_section
+from conprune.report.verdicts import (
+    clustered_note,
+    delta_text,
+    paired_text,
+    seeds_clusters_text,
+    verdict_section,
+)
 from conprune.stages.methods import TEACHER, report_key
 
 log = logging.getLogger(__name__)
@@ -94,19 +106,34 @@ def _test_cell(r: dict) -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """The method × target table; ratios are to the teacher row when there is one."""
+    """The method × target table; ratios are to the teacher row when there is one. A confirm WER
+    column appears where a row has one, and the seeds · clusters and seed-0 utterance-interval
+    columns where a comparison has a seed-aware interval, so a report without either is as before."""
     teacher = next((r for r in rows if r["method"] == TEACHER), None)
-    header = ("| method | target | params | params ÷ teacher | MACs / 10 s | latency ÷ teacher | dev WER "
-              "| test WER | Δ test WER vs conprune [95 % CI] | P(conprune better) | steps | run |")
-    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    confirm = any("confirm_wer" in r for r in rows)
+    clustered = any("delta_ci95_seeds_clustered" in r for r in rows)
+    header = ["method", "target", "params", "params ÷ teacher", "MACs / 10 s", "latency ÷ teacher", "dev WER",
+              "test WER", *(["confirm WER"] if confirm else []), "Δ test WER vs conprune [95 % CI]",
+              "P(conprune better)", *(["seeds · clusters", "Δ seed 0 [95 % CI, utterances]"] if clustered else []),
+              "steps", "run"]
+    align = ["---"] * 2 + ["---:"] * (len(header) - 3) + ["---"]
+    lines = [f"| {' | '.join(header)} |", f"|{'|'.join(align)}|"]
     for r in sort_rows(rows):
         size = f"{r['params'] / teacher['params']:.2f}" if teacher else "–"
         latency = "–" if r["latency_ratio"] is None else f"{r['latency_ratio']:.2f}"
-        p = f"{r['p_conprune_better']:.2f}" if "p_conprune_better" in r else "–"
-        lines.append(f"| {r['method']} | {r['target']} | {r['params'] / 1e6:.2f} M | {size} | {r['macs'] / 1e9:.2f} G "
-                     f"| {latency} | {_pct(r['dev_wer'])} | {_test_cell(r)} | {delta_text(r)} | {p} "
-                     f"| {r.get('train_steps', '–')} | {_run_name(r)} |")
+        p = chosen_p(r)
+        cells = [r["method"], r["target"], f"{r['params'] / 1e6:.2f} M", size, f"{r['macs'] / 1e9:.2f} G", latency,
+                 _pct(r["dev_wer"]), _test_cell(r), *([_pct(r.get("confirm_wer"))] if confirm else []),
+                 delta_text(r), "–" if p is None else f"{p:.2f}",
+                 *([seeds_clusters_text(r), paired_text(r)] if clustered else []),
+                 str(r.get("train_steps", "–")), _run_name(r)]
+        lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines)
+
+
+def chosen_p(row: dict) -> float | None:
+    """P(conprune better) of the interval the verdict reads (seed-aware where the row has one)."""
+    return row.get("p_conprune_better_clustered", row.get("p_conprune_better"))
 
 
 TABLE_NOTE = ("WER: greedy CTC, no LM, word-weighted over dev-clean + dev-other and test-clean + test-other. "
@@ -115,6 +142,15 @@ TABLE_NOTE = ("WER: greedy CTC, no LM, word-weighted over dev-clean + dev-other 
               "the interval excludes 0. Steps: optimizer steps of the row's training (conprune: prune + finetune). "
               "Latency: `make bench`'s side-by-side CPU ratio for the target's conprune student (baselines with "
               "its shapes share it); – where not measured (dense baselines, targets the bench has not timed).")
+CONFIRM_NOTE = ("Confirm WER: test-confirm-clean + test-confirm-other, a text (Moby Dick unless the corpus was made "
+                "with another) and voice settings that no design decision saw; reported only, no verdict reads it.")
+
+
+def table_note(rows: list[dict]) -> str:
+    """TABLE_NOTE, plus what the seed-aware intervals and the confirm column are where rows have them."""
+    extra = [clustered_note(rows)] if any("delta_ci95_seeds_clustered" in r for r in rows) else []
+    extra += [CONFIRM_NOTE] if any("confirm_wer" in r for r in rows) else []
+    return " ".join([TABLE_NOTE, *extra])
 
 
 def steps_note(steps: dict[str, int]) -> str:
@@ -142,7 +178,7 @@ def report_markdown(rows: list[dict], steps: dict[str, int]) -> str:
     """results/.../report.md: the table, its notes and the four plots, readable on its own."""
     images = "\n".join(f"![{name}]({file})" for name, file in PLOTS.items())
     return (f"# conprune report\n\nGenerated by `conprune report` from runs/*/results.json; do not edit.\n\n"
-            f"{verdict_section(rows, targets_in_order(rows))}\n\n{markdown_table(rows)}\n\n{TABLE_NOTE}\n\n"
+            f"{verdict_section(rows, targets_in_order(rows))}\n\n{markdown_table(rows)}\n\n{table_note(rows)}\n\n"
             f"{steps_note(steps)}\n\n{images}\n")
 
 
@@ -158,7 +194,9 @@ def collect(runs_dir: Path, specs: list[str], data: Path, bench: Path, sweep: bo
         row["kept"] = json.loads(ref.path.read_text()).get("kept")
     add_budgets(rows)
     rows = merge_seeds(rows)
-    add_comparisons(rows)
+    corpus = read_corpus(data)
+    add_scores(rows, corpus)
+    add_comparisons(rows, corpus.unit)
     return rows
 
 
@@ -171,9 +209,31 @@ def collect_curves(runs_dir: Path) -> dict[str, dict[str, list[tuple[int, float]
     return curves
 
 
+def run_label(row: dict, seed: int) -> str:
+    """`<method>-<target>[-s<seed>]` (the sweep's run name), `teacher` for the teacher."""
+    name = row["method"] if row["target"] == "none" else f"{row['method']}-{row['target']}"
+    return f"{name}-s{seed}" if seed else name
+
+
+def commit_row_predictions(row: dict, out: Path) -> None:
+    """Copy each seed's hypotheses to `out`/predictions/<run>/ and name them in the row's
+    `predictions` (folders relative to `out`, so the record holds on any clone)."""
+    entries = []
+    for seed, run in sorted(row.get("_runs", {}).items()):
+        if (run / "predictions").is_dir():
+            folder = f"predictions/{run_label(row, seed)}"
+            if commit_predictions(run / "predictions", out / folder):
+                entries.append({"seed": seed, "dir": folder})
+    if entries:
+        row["predictions"] = entries
+
+
 def write_report(rows: list[dict], curves: dict, steps: dict[str, int], out: Path) -> dict[str, Path]:
-    """Write summary.json, the PNGs and report.md under `out`; return the PNG paths."""
+    """Write summary.json, the committed predictions, the PNGs and report.md under `out`; return
+    the PNG paths."""
     out.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        commit_row_predictions(row, out)
     write_summary(rows, out / "summary.json")
     images = {"pareto": plot_pareto(rows, out / PLOTS["pareto"]),
               "latency": plot_latency(rows, out / PLOTS["latency"]),
@@ -188,7 +248,7 @@ def readme_body(rows: list[dict], steps: dict[str, int], pareto: Path, readme: P
     link = Path(os.path.relpath(pareto, readme.resolve().parent)).as_posix()
     folder = Path(link).parent.as_posix()
     return (f"{verdict_section(rows, targets_in_order(rows))}\n\n{markdown_table(rows)}\n\n"
-            f"{TABLE_NOTE} {steps_note(steps)}\n\n"
+            f"{table_note(rows)} {steps_note(steps)}\n\n"
             f"![test WER vs parameters, all methods]({link})\n\n"
             f"More plots (WER vs latency, sparsity/λ curves, kept structure per layer) in "
             f"[{folder}/report.md]({folder}/report.md).")

@@ -40,6 +40,12 @@ def paired_bootstrap(refs: list[str], hyps_a: list[str], hyps_b: list[str], repl
     """
     errors_a, words = utterance_errors(refs, hyps_a)
     errors_b, _ = utterance_errors(refs, hyps_b)
+    return paired_bootstrap_errors(errors_a, errors_b, words, replications, seed)
+
+
+def paired_bootstrap_errors(errors_a: np.ndarray, errors_b: np.ndarray, words: np.ndarray,
+                            replications: int = REPLICATIONS, seed: int = 0) -> dict:
+    """`paired_bootstrap` from per-utterance word errors and reference words, in utterance order."""
     if words.sum() == 0:
         raise ConpruneError("bootstrap: the references hold no words")
     rng = np.random.default_rng(seed)

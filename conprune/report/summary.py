@@ -2,8 +2,11 @@
 
 Rows hold `method`, `target`, `params`, `macs` (per 10 s), `latency_ratio` (÷ teacher, from the
 side-by-side `make bench`; the same-shape baselines share the conprune student's ratio), `dev_wer`
-and `test_wer` (word-weighted over dev-clean + dev-other and test-clean + test-other, fractions).
-Written by `conprune report` (the same pass that draws the table and plots), never by hand.
+and `test_wer` (word-weighted over dev-clean + dev-other and test-clean + test-other, fractions),
+and `confirm_wer` (test-confirm-clean + test-confirm-other) where the run was evaluated on the
+confirmation splits: reported, never read by a verdict. Written by `conprune report` (the same
+pass that draws the table and plots), never by hand; `predictions` names the committed copies of
+each seed's hypotheses (relative to summary.json's folder) that `conprune report --verify` reads.
 """
 
 from __future__ import annotations
@@ -24,10 +27,16 @@ def pooled(wer: dict[str, float], words: dict[str, int], splits: tuple[str, str]
     return sum(wer[s] * words[s] for s in splits) / total
 
 
+EVAL_SPLITS = ("dev-clean", "dev-other", "test-clean", "test-other")
+CONFIRM_SPLITS = ("test-confirm-clean", "test-confirm-other")
+
+
 def split_words(data: Path) -> dict[str, int]:
-    """Reference words per dev/test split, the weights that pool per-split WERs into one number."""
+    """Reference words per dev/test split (and confirmation split, where the corpus has them), the
+    weights that pool per-split WERs into one number."""
+    optional = [s for s in CONFIRM_SPLITS if layout.manifest_path(data, s).is_file()]
     return {s: sum(len(r["text"].split()) for r in read_manifest(layout.manifest_path(data, s)))
-            for s in ("dev-clean", "dev-other", "test-clean", "test-other")}
+            for s in (*EVAL_SPLITS, *optional)}
 
 
 def summary_rows(refs: list[RunRef], words: dict[str, int], ratios: dict) -> list[dict]:
@@ -44,11 +53,14 @@ def summary_rows(refs: list[RunRef], words: dict[str, int], ratios: dict) -> lis
                      "macs": r["macs_per_utterance"], "latency_ratio": latency,
                      "dev_wer": pooled(r["wer"], words, ("dev-clean", "dev-other")),
                      "test_wer": pooled(r["wer"], words, ("test-clean", "test-other")), "source": str(ref.path)})
+        if all(s in r["wer"] and s in words for s in CONFIRM_SPLITS):
+            rows[-1]["confirm_wer"] = pooled(r["wer"], words, CONFIRM_SPLITS)
     return rows
 
 
 def write_summary(rows: list[dict], out: Path) -> None:
-    """summary.json: the rows without their per-layer `kept` lists (those go to the plots)."""
+    """summary.json: the rows without their per-layer `kept` lists (those go to the plots) and
+    without the private keys (`_runs`, `_pools`: run folders and scores of this machine)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    slim = [{k: v for k, v in row.items() if k != "kept"} for row in rows]
+    slim = [{k: v for k, v in row.items() if k != "kept" and not k.startswith("_")} for row in rows]
     atomic_write_text(out, json.dumps(slim, indent=1) + "\n", "summary")

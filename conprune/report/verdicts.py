@@ -1,8 +1,11 @@
 """Who wins, read from the paired comparisons: a verdict per row and a paragraph per target, so
 the README states the central result with its intervals and no number typed by hand.
 
-A row differs from conprune only where the paired 95 % interval of Δ (the row's pooled test WER
-minus conprune's) excludes 0; otherwise it is a tie. A row whose size differs from conprune's by
+A row differs from conprune only where the 95 % interval of Δ (the row's pooled test WER minus
+conprune's) excludes 0; otherwise it is a tie. The interval is the seed-aware, speaker-clustered
+one where the row has it (either method ran several seeds; Δ is then the difference of the means
+over seeds), else the paired bootstrap over the utterances of the seed-0 runs, and the paragraph
+says which. A row whose size differs from conprune's by
 more than SIZE_TOLERANCE (one of the two missed its target: a fixed L0 penalty, a Lagrangian that
 had not converged) is comparable only when the smaller model wins: a larger model beating a
 smaller one says nothing about the method.
@@ -10,6 +13,7 @@ smaller one says nothing about the method.
 
 from __future__ import annotations
 
+from conprune.report.clustered import MIN_CLUSTERS, few_clusters
 from conprune.stages.methods import CONPRUNE, METHODS, names
 
 SIZE_TOLERANCE = 0.02
@@ -22,12 +26,64 @@ PHRASES = {BETTER: "conprune better than", WORSE: "conprune worse than", TIE: "t
            NOT_COMPARABLE: "not comparable (sizes differ):"}
 
 
+def chosen(row: dict) -> tuple[float, list[float]]:
+    """(Δ, 95 % interval) that the verdict reads: the seed-aware clustered pair where the row has
+    it, else the seed-0 paired one."""
+    if "delta_ci95_seeds_clustered" in row:
+        return row["delta_seeds_clustered"], row["delta_ci95_seeds_clustered"]
+    return row["delta_vs_conprune"], row["delta_ci95"]
+
+
+def _interval(delta: float, ci: list[float]) -> str:
+    return f"{100 * delta:+.1f} [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+
+
 def delta_text(row: dict) -> str:
-    """Δ vs conprune in WER points with its 95 % interval, e.g. '+7.8 [+7.3, +8.3]'; '–' if none."""
+    """Δ vs conprune in WER points with the 95 % interval the verdict reads, e.g. '+7.8 [+7.3,
+    +8.3]'; '–' if none."""
     if "delta_vs_conprune" not in row:
         return "–"
-    lo, hi = row["delta_ci95"]
-    return f"{100 * row['delta_vs_conprune']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+    return _interval(*chosen(row))
+
+
+def paired_text(row: dict) -> str:
+    """Δ of the seed-0 runs with the paired utterance interval; '–' if none."""
+    return _interval(row["delta_vs_conprune"], row["delta_ci95"]) if "delta_vs_conprune" in row else "–"
+
+
+def seeds_clusters_text(row: dict) -> str:
+    """'3 × 3 · 9 + 4': seeds of the row and of conprune, then speakers per test split; '–' if the
+    row has no seed-aware interval."""
+    if "seeds_compared" not in row:
+        return "–"
+    return f"{row['seeds_compared'][0]} × {row['seeds_compared'][1]} · {' + '.join(map(str, row['clusters'].values()))}"
+
+
+def _clusters_phrase(rows: list[dict]) -> str:
+    """'9 test-clean and 4 test-other voices', with a warning when a split has too few of them."""
+    row = next(r for r in rows if "clusters" in r)
+    unit = row.get("cluster_unit", "speaker")
+    text = " and ".join(f"{n} {split}" for split, n in row["clusters"].items()) + f" {unit}s"
+    few = sorted({x for r in rows if "clusters" in r for x in few_clusters(r["clusters"])})
+    if few:
+        text += (f": too few clusters (under {MIN_CLUSTERS} in {', '.join(few)}) for the interval to mean much, "
+                 f"read it as indicative")
+    return text
+
+
+def clustered_note(rows: list[dict]) -> str:
+    """The table note for seed-aware intervals."""
+    return (f"Where the row or conprune ran several seeds, Δ is the difference of their mean test WERs and its "
+            f"interval a bootstrap (10,000 resamples) that draws test {rows_unit(rows)}s within each split "
+            f"(every utterance of a drawn one) and one seed of each method, all with replacement "
+            f"({_clusters_phrase(rows)}); seeds · clusters gives the seeds of the row and of conprune and the "
+            f"{rows_unit(rows)}s per test split, and the last Δ column the paired bootstrap over the utterances of "
+            f"the seed-0 runs.")
+
+
+def rows_unit(rows: list[dict]) -> str:
+    """What a cluster is in these rows: 'voice' (synthesised corpus) or 'speaker'."""
+    return next((r.get("cluster_unit", "speaker") for r in rows if "clusters" in r), "speaker")
 
 
 def size_metric(target: str) -> str:
@@ -38,7 +94,7 @@ def size_metric(target: str) -> str:
 def classify(row: dict, conprune: dict) -> tuple[str, str]:
     """(kind, size note) of `row` against the `conprune` row of its target: kind is BETTER, WORSE,
     TIE or NOT_COMPARABLE; the note says how the size (in the target's metric) differs, '' if not."""
-    lo, hi = row["delta_ci95"]
+    lo, hi = chosen(row)[1]
     kind = BETTER if lo > 0 else WORSE if hi < 0 else TIE
     key = size_metric(row["target"])
     ratio = row[key] / conprune[key]
@@ -80,7 +136,7 @@ def target_verdict(rows: list[dict], target: str) -> str | None:
     if conprune is None:
         return None
     compared = sorted((r for r in rows if r["target"] == target and "delta_ci95" in r),
-                      key=lambda r: -r["delta_vs_conprune"])
+                      key=lambda r: -chosen(r)[0])
     groups = [("baselines", [r for r in compared if r["method"] in BASELINES]),
               ("same-shape ablations", [r for r in compared if r["method"] in SAME_SHAPES]),
               ("ablations (conprune without one part)", [r for r in compared if r["method"] in ABLATIONS]),
@@ -90,7 +146,19 @@ def target_verdict(rows: list[dict], target: str) -> str | None:
         seeds = (f", {100 * conprune['test_wer_mean']:.1f} ± {100 * conprune['test_wer_sd']:.1f} "
                  f"over {len(conprune['seeds'])} seeds")
     head = f"**{target}**: conprune {100 * conprune['test_wer']:.1f} % test WER{seeds}."
-    return " ".join([head] + [_group_text(label, group, conprune) for label, group in groups if group])
+    intervals = [which_intervals(compared)] if any("seeds_compared" in r for r in compared) else []
+    return " ".join([head, *intervals] + [_group_text(label, group, conprune) for label, group in groups if group])
+
+
+def which_intervals(compared: list[dict]) -> str:
+    """Which interval each row's verdict reads, said once per target."""
+    seeded = [r for r in compared if "seeds_compared" in r]
+    unit = rows_unit(seeded)
+    what = f"seeds and test {unit}s ({_clusters_phrase(seeded)})"
+    if len(seeded) == len(compared):
+        return f"Intervals resample {what}."
+    return (f"Intervals resample {what} for {', '.join(r['method'] for r in seeded)}; the utterances of the "
+            f"seed-0 runs for the others.")
 
 
 def goal_verdict(rows: list[dict]) -> str:
