@@ -1,5 +1,6 @@
 """`download`: resumable fetch (file:// and HTTP Range), MD5 check, safe idempotent extraction."""
 
+import gzip
 import hashlib
 import http.server
 import io
@@ -12,7 +13,8 @@ import pytest
 import soundfile as sf
 
 from conprune.data.librispeech import prepare
-from conprune.data.librispeech_download import download
+from conprune.data.librispeech_download import download, download_lm
+from conprune.data.ngram_lm import lm_vocabulary
 from conprune.errors import ConpruneError
 
 
@@ -139,3 +141,21 @@ def test_http_range_resume(tmp_path, monkeypatch):
         server.server_close()
     assert (root / "dev-clean.tar.gz").read_bytes() == data
     assert (root / "LibriSpeech" / "dev-clean" / ".done").exists()
+
+
+def test_the_lm_download_is_md5_checked_and_then_a_noop(tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    data = gzip.compress(b"\\data\\\nngram 1=1\n\n\\1-grams:\n-1.0\tHELLO\n\n\\end\\\n")
+    (mirror / "4-gram.arpa.gz").write_bytes(data)
+    md5 = hashlib.md5(data).hexdigest()
+    root = tmp_path / "data"
+    with pytest.raises(ConpruneError, match="checksum mismatch") as err:
+        download_lm(root, base_url=mirror.as_uri(), progress=False, checksums={"4-gram.arpa.gz": "0" * 32})
+    assert "\n" not in str(err.value) and not list((root / "lm").iterdir())  # the bad file is gone
+    path = download_lm(root, base_url=mirror.as_uri(), progress=False, checksums={"4-gram.arpa.gz": md5})
+    assert path == root / "lm" / "4-gram.arpa.gz" and lm_vocabulary(path) == ["HELLO"]
+    (mirror / "4-gram.arpa.gz").unlink()  # a second call must not need the source
+    assert download_lm(root, base_url=mirror.as_uri(), progress=False, checksums={"4-gram.arpa.gz": md5}) == path
+    with pytest.raises(ConpruneError, match="no known checksum for LM file 'x.arpa'"):
+        download_lm(root, "x.arpa", base_url=mirror.as_uri(), progress=False)

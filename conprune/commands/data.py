@@ -67,14 +67,23 @@ def prepare(args: argparse.Namespace) -> None:
 
 def download_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", required=True, type=Path)
-    p.add_argument("--splits", required=True)
+    p.add_argument("--splits", help="comma-separated splits (train-960 alias)")
     p.add_argument("--base-url", default=None)
+    p.add_argument("--lm", action="store_true", help="also fetch LibriSpeech's official 4-gram LM "
+                   "(4-gram.arpa.gz, MD5-checked) into ROOT/lm/, for `--decoder beam --lm`")
+    p.add_argument("--lm-base-url", default=None, help="where 4-gram.arpa.gz is (default OpenSLR resource 11)")
 
 
 def download(args: argparse.Namespace) -> None:
     from conprune.data.librispeech_download import download as download_splits
+    from conprune.data.librispeech_download import download_lm
 
-    download_splits(args.root, args.splits.split(","), **({"base_url": args.base_url} if args.base_url else {}))
+    if not args.splits and not args.lm:
+        raise ConpruneError("data download: name --splits (e.g. dev-clean,test-clean), --lm, or both")
+    if args.splits:
+        download_splits(args.root, args.splits.split(","), **({"base_url": args.base_url} if args.base_url else {}))
+    if args.lm:
+        print(download_lm(args.root, **({"base_url": args.lm_base_url} if args.lm_base_url else {})))
 
 
 def tokenizer_args(p: argparse.ArgumentParser) -> None:

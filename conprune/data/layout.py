@@ -2,7 +2,8 @@
 
 A corpus root holds the LibriSpeech tree (`LibriSpeech/<split>/...`, real or synthesised) and what
 conprune derives from it: one JSONL manifest per split, the SentencePiece tokenizers and the global
-CMVN statistics. Every reader and writer asks this module, so moving a file is one edit.
+CMVN statistics, and the n-gram LMs. Every reader and writer asks this module, so moving a file is
+one edit.
 """
 
 from __future__ import annotations
@@ -41,3 +42,18 @@ def cmvn_path(root: str | Path, train_splits: Iterable[str], lifter: int = 0) ->
     `lifter` > 0, which are other numbers, so another file)."""
     suffix = f"-lifter{lifter}" if lifter else ""
     return manifest_dir(root) / ("cmvn-" + "+".join(train_splits) + suffix + ".json")
+
+
+def lm_dir(root: str | Path) -> Path:
+    """The n-gram language models of this corpus (`make lm`, `conprune data download --lm`)."""
+    return Path(root) / "lm"
+
+
+def lm_text_path(root: str | Path) -> Path:
+    """The text the corpus's own LM is estimated on (its source text minus dev and test)."""
+    return lm_dir(root) / "lm-text.txt"
+
+
+def lm_stem(root: str | Path, units: str, order: int) -> Path:
+    """The LM of `order` over `units` ("words" or "pieces"), without its suffix (.arpa, .bin, .vocab)."""
+    return lm_dir(root) / f"{units}-{order}gram"

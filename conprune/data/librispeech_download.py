@@ -1,4 +1,5 @@
-"""Download LibriSpeech splits from OpenSLR (or a mirror), resumably, MD5-verified, and extract them.
+"""Download LibriSpeech splits from OpenSLR (or a mirror), resumably, MD5-verified, and extract them;
+and LibriSpeech's official 4-gram LM (OpenSLR resource 11), which `download_lm` fetches the same way.
 
 Every step can be interrupted and re-run without losing work; see `download`.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from conprune.data import layout
 from conprune.data.librispeech import expand_splits
 from conprune.errors import ConpruneError
 from conprune.io_atomic import ensure_writable_dir
@@ -34,6 +36,10 @@ MD5 = {
     "train-clean-360": "c0e676e450a7ff2f54aeade5171606fa",
     "train-other-500": "d1a0fd59409feb2c614ce4d30c387708",
 }
+# The LM resource: estimated on LibriSpeech's LM corpus, which leaves out the books of dev and test.
+# MD5 as published in https://www.openslr.org/resources/11/md5sum.txt.
+LM_URL = "https://www.openslr.org/resources/11"
+LM_MD5 = {"4-gram.arpa.gz": "6abdcd5b055bd482e4f9defe91d40408"}
 _CHUNK = 1 << 20
 
 
@@ -149,3 +155,29 @@ def download(root: str | os.PathLike, splits: str | Iterable[str], base_url: str
         if not keep_archive:
             archive.unlink()
     return done_dirs
+
+
+def download_lm(root: str | os.PathLike, name: str = "4-gram.arpa.gz", base_url: str = LM_URL,
+                progress: bool = True, checksums: dict[str, str] | None = None) -> Path:
+    """Download LibriSpeech's LM file `name` into ``<root>/lm/``, resumably, MD5-verified; return it.
+
+    It stays gzipped: the decoder (KenLM) and `conprune.data.ngram_lm.lm_vocabulary` read the
+    ARPA file as it is. Like `download`, it goes to ``NAME.part`` first and becomes ``NAME`` only
+    once its MD5 matches, so a present ``NAME`` is complete and is not fetched again.
+    ``checksums`` ({name: md5}) replaces the OpenSLR table, for mirrors and tests.
+    """
+    table = LM_MD5 if checksums is None else checksums
+    if name not in table:
+        raise ConpruneError(f"--lm: no known checksum for LM file '{name}' (known: {', '.join(sorted(table))})")
+    out_dir = ensure_writable_dir(layout.lm_dir(Path(root).expanduser().absolute()), "LM directory (--root)")
+    dest, part = out_dir / name, out_dir / f"{name}.part"
+    if dest.is_file():
+        log.info("%s already downloaded in %s", name, out_dir)
+        return dest
+    _fetch(f"{base_url.rstrip('/')}/{name}", part, progress)
+    if _md5(part) != table[name]:
+        part.unlink()
+        raise ConpruneError(f"checksum mismatch for {part} (expected md5 {table[name]}): the bad file was deleted, "
+                            "re-run `conprune data download --lm`")
+    os.replace(part, dest)
+    return dest
