@@ -23,14 +23,14 @@ BENCH_JSON = $(if $(filter runs,$(RUNS)),bench/results.json,$(RESULTS)/bench.jso
 BENCH_PARTS ?= ratios deploy long-audio
 LATENCY_TABLE ?= bench/latency_table_cpu_t1_b1.json
 .SECONDARY:
-.PHONY: help install system-deps data tokenizer teacher ship-teacher prune prune-macs compact evaluate finetune \
+.PHONY: help install system-deps data tokenizer lm teacher ship-teacher prune prune-macs compact evaluate finetune \
 	sweep seeds ablations bench latency-target report readme demo test test-all lint
 help: ## list the targets
 	@grep -E '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 # ---- install and corpus ------------------------------------------------------------------------------------------
 $(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -e '.[dev,hf]' && touch $@
-install: $(VENV)/.installed ## create .venv and pip install -e '.[dev,hf]' (hf: transformers import/export)
+	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -e '.[dev,hf,lm]' && touch $@
+install: $(VENV)/.installed ## create .venv and pip install -e '.[dev,hf,lm]' (hf: transformers import/export, lm: beam search)
 system-deps: ## install the Debian TTS voices and texts of the embedded corpus (when missing)
 	bash scripts/install_system_deps.sh
 $(CORPUS): | $(VENV)/.installed
@@ -41,6 +41,8 @@ data: $(CORPUS) ## synthesise the embedded corpus (HOURS=5 of training audio) an
 $(DATA)/tokenizer/unigram$(PIECES).model: $(CORPUS)
 	$(CONPRUNE) tokenizer --root $(DATA) --splits train-clean-100 --vocab-size $(PIECES)
 tokenizer: $(DATA)/tokenizer/unigram$(PIECES).model ## train the SentencePiece unigram tokenizer (PIECES=64)
+$(DATA)/lm/words-4gram.bin: $(CORPUS) ; bash scripts/build_kenlm.sh $(VENV)/bin && $(CONPRUNE) build-lm --data $(DATA) --kenlm $(VENV)/bin
+lm: $(DATA)/lm/words-4gram.bin ## KenLM word 4-gram of the corpus's source text minus every dev/test sentence (guarded)
 # ---- stages: $(call stage,RUN,CONFIGS,FIT_ARGS[,--test]) = `conprune stage`, the sweep's builder (ARGS: more) --
 stage = $(CONPRUNE) stage $(1) $(2) --profile $(PROFILE) --data $(DATA) --pieces $(PIECES) --fit-args "$(3) $(ARGS)" $(4)
 $(RUNS)/teacher/DONE: $(DATA)/tokenizer/unigram$(PIECES).model
@@ -57,8 +59,7 @@ $(RUNS)/prune/DONE $(RUNS)/prune-macs/DONE: $(RUNS)/%/DONE: $(TEACHER_DEP)
 $(RUNS)/prune/summary.json $(RUNS)/prune-macs/summary.json: $(RUNS)/%/summary.json: $(RUNS)/%/DONE
 	$(CONPRUNE) prune-summary --run $(RUNS)/$* --teacher $(TEACHER_FILE)
 prune prune-macs: %: $(RUNS)/%/summary.json ## learn the gates on the teacher: -50 % parameters (prune) or MACs
-$(RUNS)/%/model.pt: $(RUNS)/%/DONE
-	$(CONPRUNE) compact --ckpt $(RUNS)/$*/checkpoints/best.ckpt --out $@
+$(RUNS)/%/model.pt: $(RUNS)/%/DONE ; $(CONPRUNE) compact --ckpt $(RUNS)/$*/checkpoints/best.ckpt --out $@
 $(RUNS)/%/results.json: $(RUNS)/%/model.pt
 	$(CONPRUNE) evaluate --model $< --data-root $(DATA) --out $@ --predictions $(@D)/predictions
 $(RUNS)/teacher/results.json: $(TEACHER_DEP)
@@ -83,8 +84,7 @@ bench: $(TEACHER_DEP) ## speed ratios, ONNX Runtime fp32/int8 and long audio of 
 	for part in $(BENCH_PARTS); do $(CONPRUNE) bench $$part --teacher $(TEACHER_FILE) --params50 \
 		$(RUNS)/sweep/conprune-params50/model.pt --macs50 $(RUNS)/sweep/conprune-macs50/model.pt --data-root $(DATA) \
 		--out $(BENCH_JSON) || exit 1; done
-$(LATENCY_TABLE): | $(TEACHER_DEP)
-	$(CONPRUNE) bench latency-table --teacher $(TEACHER_FILE) --out $@
+$(LATENCY_TABLE): | $(TEACHER_DEP) ; $(CONPRUNE) bench latency-table --teacher $(TEACHER_FILE) --out $@
 latency-target: $(LATENCY_TABLE) ## conprune to -50 % measured latency and to the params-50 student's latency, measured
 	$(run_sweep) --targets latency50,$$($(CONPRUNE) bench matched-target --out $(BENCH_JSON)) --methods conprune \
 		--latency-table $(LATENCY_TABLE) && $(CONPRUNE) bench latency-target --teacher $(TEACHER_FILE) --runs $(RUNS) \

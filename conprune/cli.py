@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from conprune import commands as c
+from conprune.commands import lm
 from conprune.errors import ConpruneError, config_error, one_line
 
 LIGHTNING_COMMANDS = {"fit", "validate", "test", "predict"}
@@ -88,6 +89,9 @@ COMMANDS: dict[str, Verb | dict[str, Verb]] = {
     "step-ratio": Verb("prune-stage step time / teacher step time, same batch", c.step_ratio_args, c.step_ratio),
     "report": Verb("method x target summary.json, table, plots, W&B -> results/<schedule>/", c.report_args, c.report),
     "voices": Verb("WER per split and per voice of a test run's predictions", c.voices_args, c.voices),
+    "build-lm": Verb("KenLM n-gram of the embedded corpus's text minus dev/test (`make lm`)", lm.build_lm_args,
+                     lm.build_lm),
+    "tune-lm": Verb("LM weight and word score on dev, stored in the model file", lm.tune_lm_args, lm.tune_lm),
     "prune-summary": Verb("what a prune run reached: sparsity vs target, dev WER vs teacher",
                           c.prune_summary_args, c.prune_summary),
     "readme": Verb("regenerate the result sections of README.md and docs/*.md", c.readme_args, c.readme),

@@ -39,7 +39,7 @@ def test_evaluate_writes_every_measure(packaged, tmp_path, capsys):
     assert results["macs_measured"] == pytest.approx(results["macs_per_utterance"], rel=0.01)
     assert results["latency_s"] > 0 and results["real_time_factor"] == pytest.approx(results["latency_s"] / 10)
     assert len(results["kept"]) == 2 and results["kept"][0]["heads"] == results["kept"][0]["heads_dense"]
-    assert "greedy" in results["decoder"]
+    assert results["decoder"]["decoder"] == "greedy"
     assert "dev-clean: WER" in capsys.readouterr().out
 
 

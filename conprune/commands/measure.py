@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from conprune.commands.common import writable as _writable
+from conprune.commands.lm import decoder_args, make_decoder
 
 SPLITS_DEFAULT = "dev-clean,dev-other,test-clean,test-other (+ test-confirm-clean,test-confirm-other where present)"
 
@@ -22,6 +23,7 @@ def evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement")
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--predictions", help="directory for per-utterance hypotheses (predictions-<split>.jsonl)")
+    decoder_args(p)
 
 
 def evaluate(args: argparse.Namespace) -> None:
@@ -33,7 +35,7 @@ def evaluate(args: argparse.Namespace) -> None:
     model, info = load_for_eval(args.model, args.ckpt)
     splits = args.splits.split(",") if args.splits else default_eval_splits(args.data_root)
     results = run_evaluate(model, info, args.data_root, splits, threads=args.threads,
-                           repeats=args.repeats, predictions=args.predictions)
+                           repeats=args.repeats, predictions=args.predictions, decoder=make_decoder(args, info))
     results["model"] = args.model or args.ckpt
     if args.out:
         write_results(results, args.out)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from conprune.commands.common import writable as _writable
+from conprune.commands.lm import decoder_args, make_decoder
 
 
 def compact_args(p: argparse.ArgumentParser) -> None:
@@ -48,13 +49,15 @@ def baseline(args: argparse.Namespace) -> None:
 def transcribe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model file (`conprune compact`) or exported .onnx file")
     p.add_argument("files", nargs="+", help="audio files (any sample rate, mono or stereo)")
+    decoder_args(p)
 
 
 def transcribe(args: argparse.Namespace) -> None:
     from conprune.inference.onnx_model import load_any
     from conprune.inference.transcribe import Transcriber, transcribe_files
 
-    if transcribe_files(Transcriber(*load_any(args.model)), args.files):
+    model, info = load_any(args.model)
+    if transcribe_files(Transcriber(model, info, decoder=make_decoder(args, info)), args.files):
         raise SystemExit(1)
 
 

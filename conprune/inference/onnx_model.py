@@ -102,7 +102,8 @@ def export_onnx(model: ConformerCTC, info: dict, out: str | os.PathLike, max_fra
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The conprune entries of an ONNX file's metadata, decoded; one-line error when absent."""
+    """The conprune entries of an ONNX file's metadata, decoded; one-line error when absent. The
+    decoder settings `conprune tune-lm` stores (`conprune.inference.decoder_meta`) go to meta."""
     import onnxruntime as ort
     from onnxruntime.capi import onnxruntime_pybind11_state as state
 
@@ -118,7 +119,9 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
                             f"`conprune export --format onnx MODEL.pt`")
     return {"config": json.loads(found["conprune_config"]), "min_frames": int(found.get("conprune_min_frames", 1)),
             "tokenizer": base64.b64decode(found["conprune_tokenizer"]),
-            "cmvn": json.loads(found["conprune_cmvn"]), "meta": {"format": "onnx"}}
+            "cmvn": json.loads(found["conprune_cmvn"]),
+            "meta": {"format": "onnx", **({"decoder": json.loads(found["conprune_decoder"])}
+                                          if "conprune_decoder" in found else {})}}
 
 
 class OnnxCTC:

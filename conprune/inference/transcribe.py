@@ -21,6 +21,7 @@ import torch
 from conprune.data.features import chunked_logmel, front_end, load_audio
 from conprune.data.tokenizer import Tokenizer
 from conprune.errors import ConpruneError
+from conprune.inference.lm_decoder import BeamDecoder
 from conprune.inference.windows import windowed_log_probs
 from conprune.models.conformer import ConformerCTC
 from conprune.models.ctc import greedy_decode
@@ -31,11 +32,14 @@ class Transcriber:
 
     The front end is whatever the model file stores (`features.front_end`): conprune's log-mel with
     global CMVN, or an imported checkpoint's, which normalises each window on its own (Parakeet) or
-    not at all (LASR); `cmvn` is that normaliser.
+    not at all (LASR); `cmvn` is that normaliser. With `decoder`, the stitched log-probabilities
+    go to its beam search (with an n-gram LM) instead of greedy decoding.
     """
 
-    def __init__(self, model: ConformerCTC, info: dict, window_s: float = 30.0, overlap_s: float = 4.0) -> None:
+    def __init__(self, model: ConformerCTC, info: dict, window_s: float = 30.0, overlap_s: float = 4.0,
+                 decoder: BeamDecoder | None = None) -> None:
         self.model = model.eval()
+        self.decoder = decoder
         self.tokenizer = Tokenizer(model_proto=info["tokenizer"])
         self.logmel, self.cmvn = front_end(info["cmvn"])
         self.window, self.overlap = round(window_s * 100), round(overlap_s * 100)
@@ -67,7 +71,10 @@ class Transcriber:
     @torch.inference_mode()
     def __call__(self, path: str | Path) -> str:
         log_probs = self.log_probs(self.features(path))
-        return self.tokenizer.decode(greedy_decode(log_probs[None], torch.tensor([log_probs.shape[0]]))[0])
+        lengths = torch.tensor([log_probs.shape[0]])
+        if self.decoder is not None:
+            return self.decoder(log_probs[None], lengths)[0]
+        return self.tokenizer.decode(greedy_decode(log_probs[None], lengths)[0])
 
 
 def transcribe_files(transcriber: Transcriber, paths: Iterable[str | Path], out=None, err=None) -> int:
