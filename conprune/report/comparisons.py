@@ -98,7 +98,7 @@ def seed_spread(tests: dict[int, Pool]) -> dict:
 def add_scores(rows: list[dict], corpus: Corpus) -> None:
     """Score every seed's predictions (private `_pools`); where the row's own run has them, its
     WERs become the exact counts (`word_errors`: [errors, words] per dev / test / confirm pool),
-    which are what --verify recomputes. results.json's WERs must agree with them."""
+    which are what --verify recomputes; a results.json WER that disagrees is logged and replaced."""
     for row in rows:
         runs = row.get("_runs", {})
         row["_pools"] = {seed: run_pools(run / "predictions", corpus) for seed, run in sorted(runs.items())
