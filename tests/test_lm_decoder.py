@@ -4,6 +4,8 @@ each get one line."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from lm_files import emissions, letter_tokenizer, write_arpa
@@ -95,6 +97,12 @@ def test_an_lm_in_another_case_does_not_fit_the_tokenizer(tokenizer, tmp_path):
     lower = write_arpa(tmp_path / "lower.arpa", {w.lower(): -1.0 for w in WORDS})
     with pytest.raises(ConpruneError, match=r"4 of 4 LM words \(e.g. 'the'\) do not fit"):
         BeamDecoder(tokenizer, lower, BeamSettings())
+
+
+def test_without_flashlight_text_beam_search_says_what_to_install(tokenizer, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchaudio.models.decoder", None)
+    with pytest.raises(ConpruneError, match=r"pip install 'conprune\[lm\]', or use --decoder greedy"):
+        BeamDecoder(tokenizer, None, BeamSettings())
 
 
 @pytest.mark.parametrize(("settings", "option"), [({"beam": 0}, "--beam"), ({"beam_token": -1}, "--beam-token"),

@@ -112,7 +112,7 @@ class BeamDecoder:
     def __init__(self, tokenizer: Tokenizer, lm: str | Path | None, settings: BeamSettings) -> None:
         try:
             from torchaudio.models.decoder import ctc_decoder
-        except ImportError as exc:
+        except (ImportError, RuntimeError) as exc:  # torchaudio raises RuntimeError without flashlight-text
             raise ConpruneError(f"beam search needs flashlight-text ({first_line(exc)}): pip install "
                                 "'conprune[lm]', or use --decoder greedy") from None
         self.tokenizer, self.settings, self.lm = tokenizer, settings, str(lm) if lm else None
