@@ -13,7 +13,7 @@ TEACHER ?= shipped
 SHIPPED ?= pretrained/demo-teacher-v1
 EXTRA_HOURS ?= $(if $(filter long,$(PROFILE)),20,0)
 $(if $(filter-out full quick long,$(PROFILE))$(filter-out shipped train,$(TEACHER)),$(error PROFILE: full|quick|long, TEACHER: shipped|train))
-CORPUS := $(DATA)/manifests/.h$(HOURS)-t$(TEST_UTTS)-x$(EXTRA_HOURS)-s$(SEED)
+CORPUS := $(DATA)/manifests/.h$(HOURS)-t$(TEST_UTTS)-c500-x$(EXTRA_HOURS)-s$(SEED)
 shipped = $(if $(filter shipped,$(TEACHER)),$(1),$(2))
 TEACHER_FILE := $(call shipped,$(SHIPPED)/model.pt,$(RUNS)/teacher/checkpoints/best.ckpt)
 TEACHER_DEP := $(call shipped,$(TEACHER_FILE) $(CORPUS),$(RUNS)/teacher/DONE)
@@ -37,7 +37,7 @@ $(CORPUS): | $(VENV)/.installed
 	bash scripts/install_system_deps.sh && $(CONPRUNE) data synth --root $(DATA) --hours $(HOURS) --seed $(SEED) \
 		--test-utterances $(TEST_UTTS) --extra-train-hours $(EXTRA_HOURS)
 	$(CONPRUNE) data prepare --root $(DATA) --splits all && touch $@
-data: $(CORPUS) ## synthesise the embedded corpus (HOURS=5 of training audio) and write manifests
+data: $(CORPUS) ## synthesise the embedded corpus (HOURS=5 of training audio, test-confirm 500+500) + manifests
 $(DATA)/tokenizer/unigram$(PIECES).model: $(CORPUS)
 	$(CONPRUNE) tokenizer --root $(DATA) --splits train-clean-100 --vocab-size $(PIECES)
 tokenizer: $(DATA)/tokenizer/unigram$(PIECES).model ## train the SentencePiece unigram tokenizer (PIECES=64)

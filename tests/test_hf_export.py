@@ -11,10 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
+from conftest import EXPERIMENTS
 from hf_checkpoints import cli, cli_error, save_checkpoint, transcripts, transformers
 
 from conprune.interop.hf_import import import_hf
 from conprune.interop.hf_parity import CLASSES, parity_waveforms
+from conprune.interop.hf_weights import to_hf
+from conprune.models.config import build_config
 from conprune.models.conformer import ConformerCTC
 from conprune.models.package import load_model, save_model
 
@@ -106,3 +110,16 @@ def test_what_transformers_cannot_hold_is_refused_in_one_line(imported, compact_
     error = cli_error(["export", str(teacher), "--format", "hf"], capsys)
     assert "needs --out DIR" in error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_the_parakeet_teacher_overlay_is_a_model_transformers_builds_exactly():
+    """experiments/hf/parakeet-teacher.yaml (the teacher of scripts/hf_roundtrip.sh) on the demo preset maps
+    to a ParakeetForCTC that loads every tensor strictly, and trains on the parakeet front end."""
+    overlay = yaml.safe_load((EXPERIMENTS / "hf" / "parakeet-teacher.yaml").read_text())
+    init = overlay["model"]["init_args"]
+    config = build_config(init["preset"], 65, init["model_overrides"])
+    config_dict, state = to_hf(config, ConformerCTC(config).state_dict())
+    model = transformers.ParakeetForCTC(transformers.ParakeetCTCConfig.from_dict(config_dict))
+    model.load_state_dict(state, strict=True)
+    assert config_dict["encoder_config"]["scale_input"] and config_dict["encoder_config"]["subsampling_factor"] == 4
+    assert overlay["data"]["front_end"] == {"kind": "parakeet", "feature_size": 80, "lifter": 0, "utterance_cmn": False}
