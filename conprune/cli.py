@@ -101,6 +101,8 @@ COMMANDS: dict[str, Verb | dict[str, Verb]] = {
                   c.sweep),
     "ship-teacher": Verb("package a teacher run as pretrained/<name>/ with a measured model card",
                          c.ship_teacher_args, c.ship_teacher),
+    "card-lm": Verb("add LM-decoded WER (`evaluate --decoder beam` results) to a shipped teacher's card",
+                    c.card_lm_args, c.card_lm),
 }
 
 

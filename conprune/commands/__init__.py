@@ -40,7 +40,7 @@ from conprune.commands.report import (
     voices_args,
 )
 from conprune.commands.run_steps import stage, stage_args
-from conprune.commands.ship import ship_teacher, ship_teacher_args
+from conprune.commands.ship import card_lm, card_lm_args, ship_teacher, ship_teacher_args
 from conprune.commands.sweep import sweep, sweep_args
 
 __all__ = [
@@ -68,6 +68,8 @@ __all__ = [
     "readme_args",
     "report",
     "report_args",
+    "card_lm",
+    "card_lm_args",
     "ship_teacher",
     "ship_teacher_args",
     "stage",

@@ -94,3 +94,31 @@ def _step_cost(model_file: Path) -> dict:
     return {"prune_step_ratio": ratio["prune_step_ratio"],
             "prune_step_vs_reference_teacher_step": ratio["prune_step_vs_reference_teacher_step"],
             "prune_step_reference": "6 x 176, 4x subsampling, 4.4 M parameters, measured side by side"}
+
+
+def card_lm_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", required=True, type=Path, help="the shipped teacher's directory (holds card.json)")
+    p.add_argument("--results", required=True, nargs="+", type=Path,
+                   help="`conprune evaluate --decoder beam` results JSON of its weights (one setting, any splits)")
+
+
+def card_lm(args: argparse.Namespace) -> None:
+    """Add the LM-decoded WER to a shipped teacher's card and regenerate its README.md, so the card
+    shows greedy and LM WER side by side without re-training or re-shipping the teacher."""
+    from conprune.report.model_card import lm_block, write_card
+
+    card_file = args.dir / "card.json"
+    if not card_file.is_file():
+        raise ConpruneError(f"{card_file} is missing: pass the directory `conprune ship-teacher` wrote")
+    card = json.loads(card_file.read_text())
+    results = []
+    for path in args.results:
+        if not path.is_file():
+            raise ConpruneError(f"{path} is missing: write it with `conprune evaluate --decoder beam --out {path}`")
+        results.append(json.loads(path.read_text()))
+    try:
+        card["lm"] = lm_block(results, card["params"])
+    except (KeyError, ValueError) as exc:
+        raise ConpruneError(f"card-lm --results: {exc}") from None
+    write_card(args.dir, card, card["wer_by_voice"])
+    print(json.dumps(card["lm"], indent=1))

@@ -69,12 +69,52 @@ def card_markdown(card: dict, voices: list[dict]) -> str:
         lines.append(f"| prune-stage step with this teacher | {card['prune_step_vs_reference_teacher_step']:.2f} x "
                      f"the step of the previous 20-minute teacher ({card['prune_step_reference']}) |")
     lines += ["", ("WER is greedy CTC decoding without a language model. `dev-other` and `test-other` are voices "
-              "never heard in training."), "", "## WER per voice", "", to_markdown(voices).rstrip(), "",
+              "never heard in training."), *lm_markdown(card), "", "## WER per voice", "",
+              to_markdown(voices).rstrip(), "",
               "## Reproduce", "", f"```bash\n{card['reproduce']}\n```", "",
               ("Files: `model.pt` (weights stored in fp16, loaded as fp32; tokenizer and CMVN inside), "
               "`tokenizer.model`, `cmvn.json` (statistics and front-end settings), `config.yaml` (the exact "
               "training config), `train_log.csv` (Lightning's CSV log), `card.json`.")]
     return "\n".join(lines) + "\n"
+
+
+def lm_block(results: list[dict], params: int) -> dict:
+    """The card's LM section from `conprune evaluate` results of the shipped weights: the beam
+    search's settings (one for all splits, tuned on dev) and the WER of every split it decoded,
+    with greedy results of splits the card lacks (test-confirm) beside them."""
+    beam = [r for r in results if r["decoder"].get("decoder") == "beam"]
+    greedy = [r for r in results if r["decoder"].get("decoder") == "greedy"]
+    decoders = {json.dumps({k: v for k, v in r["decoder"].items() if not k.startswith(("search_s", "audio_s"))},
+                           sort_keys=True) for r in beam}
+    if len(decoders) != 1 or len(beam) + len(greedy) != len(results):
+        raise ValueError("the LM results must come from one `conprune evaluate --decoder beam` setting "
+                         "(and, optionally, greedy results of the same weights)")
+    if any(r["params"] != params for r in results):
+        raise ValueError(f"the results are of a model with {results[0]['params']} parameters, not the card's {params}")
+    order = ("dev-clean", "dev-other", "test-clean", "test-other", "test-confirm-clean", "test-confirm-other")
+
+    def by_split(rs: list[dict]) -> dict[str, float]:
+        wer = {split: w for r in rs for split, w in r["wer"].items()}
+        return dict(sorted(wer.items(), key=lambda kv: (order + (kv[0],)).index(kv[0])))
+
+    return {"decoder": json.loads(decoders.pop()), "wer": by_split(beam), "greedy_wer": by_split(greedy)}
+
+
+def lm_markdown(card: dict) -> list[str]:
+    """The card's lines for its LM section, greedy WER beside LM WER (none without an LM section)."""
+    lm = card.get("lm")
+    if not lm:
+        return []
+    d = lm["decoder"]
+    greedy = {split: card.get(f"{split.replace('-', '_')}_wer", lm.get("greedy_wer", {}).get(split))
+              for split in lm["wer"]}
+    rows = [f"| {split} | {_pct(greedy[split]) if greedy[split] is not None else '–'} | {_pct(w)} |"
+            for split, w in lm["wer"].items()]
+    return ["", "## WER with a language model", "",
+            (f"Beam search ({d['search']}, beam {d['beam']}) with `{d['lm']}` (`make lm`), LM weight "
+             f"{d['lm_weight']}, word score {d['word_score']}, tuned on dev only (`conprune tune-lm`; docs/lm.md). "
+             "test-confirm is text from a book the LM was not trained on."), "",
+            "| split | greedy | with LM |", "|---|---:|---:|", *rows]
 
 
 def write_card(out_dir: Path, card: dict, voices: list[dict]) -> None:

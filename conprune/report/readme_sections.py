@@ -64,8 +64,17 @@ def shipped_section(directory: Path) -> str:
             f"{card['macs_per_10s'] / 1e9:.2f} G MACs per 10 s, trained {card['train_steps']} steps in "
             f"{card['train_wall_s'] / 60:.0f} min on {card['hardware']}. Greedy WER, no LM: test-clean "
             f"{pct('test_clean_wer')}, test-other (voices never heard in training) {pct('test_other_wer')}; "
-            f"dev-clean {pct('dev_clean_wer')}, dev-other {pct('dev_other_wer')}. {_goals(card)} Retrain it: "
+            f"dev-clean {pct('dev_clean_wer')}, dev-other {pct('dev_other_wer')}.{_lm(card)} {_goals(card)} Retrain it: "
             f"`{card['reproduce']}`.")
+
+
+def _lm(card: dict) -> str:
+    """The teacher's LM-decoded test WER, where its card has them (`conprune card-lm`)."""
+    wer = card.get("lm", {}).get("wer", {})
+    if "test-clean" not in wer or "test-other" not in wer:
+        return ""
+    return (f" With the corpus's word 4-gram (beam search tuned on dev, [docs/lm.md](docs/lm.md)): test-clean "
+            f"{100 * wer['test-clean']:.1f} %, test-other {100 * wer['test-other']:.1f} %.")
 
 
 GOALS = {"test_clean_wer": 0.25, "test_other_wer": 0.50}
