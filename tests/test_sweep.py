@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conprune.commands.sweep import METHODS, plan, sweep_args, target_values
+from conprune.commands.sweep import METHODS, chains, lm_options, plan, sweep_args, target_values
 from conprune.errors import ConpruneError
+from conprune.inference.decoder_meta import file_sha256
+from conprune.inference.lm_decoder import DEFAULT_BEAM
 from conprune.lit.config_files import expand_bases
+from conprune.models.package import save_model
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -123,3 +126,50 @@ def test_jobs_hand_one_chain_per_final_run_to_the_scheduler(monkeypatch) -> None
     assert [any(s.done == prune for s in chain) for chain in seen["chains"]] == [True, True, False]
     with pytest.raises(ConpruneError, match="--jobs must be >= 1"):
         sweep(_args("--jobs", "0"))
+
+
+def _lm(tmp_path: Path, text: bytes = b"an LM") -> Path:
+    path = tmp_path / "words.bin"
+    path.write_bytes(text)
+    return path
+
+
+def test_lm_adds_an_lm_evaluation_to_every_chain_and_the_teacher_only_when_asked(tmp_path) -> None:
+    lm = _lm(tmp_path)
+    plain = chains(_args(), ["conprune", "magnitude_uniform"], ["params50"], [0])
+    assert not any("--decoder" in s.argv or "-lm" in s.done.name for chain in plain for s in chain)
+    runs = chains(_args("--teacher", "best.ckpt", "--lm", str(lm), "--lm-weight", "0.75", "--word-score", "-1"),
+                  ["conprune", "magnitude_uniform"], ["params50"], [0, 1])
+    teacher, *finals = runs
+    assert [s.done for s in teacher] == [Path("R/teacher/results-lm.json")]
+    assert teacher[0].argv[3:6] == ["evaluate", "--ckpt", "best.ckpt"]
+    decoder = ["--decoder", "beam", "--lm", str(lm), "--beam", str(DEFAULT_BEAM), "--lm-weight", "0.75",
+               "--word-score", "-1.0"]
+    assert len(finals) == 4 and len(plain[0]) + 1 == len(finals[0])
+    for chain in finals:
+        greedy, scored = chain[-2:]
+        run = greedy.done.parent
+        assert greedy.done == run / "results.json" and "--decoder" not in greedy.argv
+        assert scored.argv[3:] == ["evaluate", "--model", str(run / "model.pt"), "--data-root", "data/synth", "--out",
+                                   str(run / "results-lm.json"), "--predictions", str(run / "predictions-lm"), *decoder]
+        assert scored.done == run / "results-lm.json"
+    assert teacher[0].argv[-len(decoder):] == decoder
+
+
+def test_lm_settings_are_the_teachers_tuned_ones_unless_given(tmp_path, tiny_model) -> None:
+    lm = _lm(tmp_path)
+    tuned = {"lm": str(lm), "lm_sha256": file_sha256(lm), "beam": 16, "lm_weight": 0.6, "word_score": 2.5}
+    teacher = str(save_model(tmp_path / "teacher.pt", tiny_model(), extra={"decoder": tuned}))
+    base = ["--teacher", teacher, "--lm", str(lm)]
+    assert lm_options(_args(*base)) == ["--decoder", "beam", "--lm", str(lm), "--beam", "16", "--lm-weight", "0.6",
+                                        "--word-score", "2.5"]
+    assert lm_options(_args(*base, "--word-score", "0"))[-4:] == ["--lm-weight", "0.6", "--word-score", "0.0"]
+    other = tmp_path / "other" / "words.bin"
+    other.parent.mkdir()
+    other.write_bytes(b"another LM")  # weights tuned for one LM mean nothing for another
+    assert lm_options(_args("--teacher", teacher, "--lm", str(other)))[-6:] == [
+        "--beam", str(DEFAULT_BEAM), "--lm-weight", "1.0", "--word-score", "0.0"]
+    with pytest.raises(ConpruneError, match="apply to the LM evaluation: add --lm"):
+        lm_options(_args("--lm-weight", "0.5"))
+    with pytest.raises(ConpruneError, match="sweep --lm: .* not found"):
+        lm_options(_args("--lm", str(tmp_path / "missing.bin")))

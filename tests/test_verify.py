@@ -45,20 +45,22 @@ def _corpus(root: Path) -> dict[str, list[dict]]:
     return manifests
 
 
-def _run(run: Path, manifests: dict[str, list[dict]], error_rate: float, seed: int) -> None:
-    """A finished run: per-split predictions (substitutions only) and the results.json they give."""
+def _run(run: Path, manifests: dict[str, list[dict]], error_rate: float, seed: int, suffix: str = "",
+         decoder: dict | None = None) -> None:
+    """A finished run: per-split predictions (substitutions only) and the results.json they give;
+    with suffix "-lm", an LM evaluation's predictions-lm/ and results-lm.json (with `decoder`)."""
     rng = np.random.default_rng(seed)
     wer = {}
     for split, rows in manifests.items():
         hyps = [" ".join(w if rng.random() > error_rate else "xx" for w in r["text"].split()) for r in rows]
-        _write(run / "predictions" / f"predictions-{split}.jsonl", "".join(
+        _write(run / f"predictions{suffix}" / f"predictions-{split}.jsonl", "".join(
             json.dumps({"id": r["id"], "speaker": r["speaker"], "ref": r["text"], "hyp": h}) + "\n"
             for r, h in zip(rows, hyps)))
         wer[split] = sum(h.split().count("xx") for h in hyps) / sum(len(r["text"].split()) for r in rows)
     kept = [{"layer": 0, "heads": 2, "heads_dense": 4, "ffn1": 16, "ffn1_dense": 32, "ffn2": 16, "ffn2_dense": 32,
              "conv": 12, "conv_dense": 16}]
-    _write(run / "results.json", json.dumps({"wer": wer, "params": 2_000_000, "macs_per_utterance": 5e8,
-                                              "kept": kept}))
+    _write(run / f"results{suffix}.json", json.dumps({"wer": wer, "params": 2_000_000, "macs_per_utterance": 5e8,
+                                                      "kept": kept, **({"decoder": decoder} if decoder else {})}))
 
 
 @pytest.fixture()
@@ -146,6 +148,7 @@ def test_table_shows_seed_aware_and_confirm_columns(reported) -> None:
     assert "| confirm WER | Δ test WER vs conprune [95 % CI] | P(conprune better) | seeds · clusters |" in table[0]
     line = next(t for t in table if t.startswith("| random_uniform "))
     assert "| 2 × 3 · 3 + 2 |" in line
+    assert "LM" not in table[0] and not any(key.startswith("lm") for r in rows for key in r)
     note = table_note(rows)
     assert "(3 test-clean and 2 test-other voices: too few clusters (under 10 in test-clean, test-other)" in note
     assert "Confirm WER: test-confirm-clean + test-confirm-other" in note

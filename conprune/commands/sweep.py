@@ -10,6 +10,13 @@ compares pairwise. A run with a DONE stamp (or an existing output file) is skipp
 resumes from its last.ckpt, so rerunning the same command finishes a half-done sweep. `--jobs N`
 runs N of them at once (`conprune/commands/sweep_jobs.py`).
 
+With `--lm FILE` every evaluation is run a second time with beam search and that n-gram LM, into
+`results-lm.json` and `predictions-lm/` beside the greedy ones (a step of its own, skipped once
+done), and so is the teacher, into RUNS/teacher/ where `make evaluate` puts its greedy results.
+Every one of these evaluations gets the same explicit settings (`lm_options`): one LM weight and
+word score for all rows, the ones `conprune tune-lm` chose on dev for the teacher, since weights
+tuned per student would let each row pick its own decoder.
+
 The methods come from the registry (`conprune/stages/methods.py`) and each run's command line from
 the builder the Makefile's stages use too (`conprune/commands/run_steps.py`).
 
@@ -19,6 +26,7 @@ the builder the Makefile's stages use too (`conprune/commands/run_steps.py`).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from conprune.commands import sweep_jobs
@@ -45,6 +53,12 @@ def sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (each gets cores // jobs CPU threads, "
                    "or its own GPU when there are that many); 1: one after another, output to the terminal")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--lm", help="n-gram LM (KenLM binary or ARPA): evaluate every run, and the teacher, a second "
+                   "time with beam search into results-lm.json and predictions-lm/")
+    p.add_argument("--lm-weight", type=float, help="LM weight of every --lm evaluation (default: the teacher's, "
+                   "tuned on dev by `conprune tune-lm` for this LM, else the decoder's default)")
+    p.add_argument("--word-score", type=float, help="word score of every --lm evaluation (default as --lm-weight)")
+    p.add_argument("--beam", type=int, help="beam of every --lm evaluation (default as --lm-weight)")
 
 
 def sweep(args: argparse.Namespace) -> None:
@@ -67,9 +81,54 @@ def target_values(target: str) -> tuple[str, float]:
 
 
 def chains(args: argparse.Namespace, methods: list[str], targets: list[str], seeds: list[int]) -> list[list[Step]]:
-    """One command chain per final run (target, then seed, then method order); chains that come
-    from one prune run share its steps."""
-    return [method_steps(args, method, target, seed) for target in targets for seed in seeds for method in methods]
+    """One command chain per final run (target, then seed, then method order), after the teacher's
+    LM evaluation where --lm is given; chains that come from one prune run share its steps."""
+    decoder = lm_options(args)
+    first = [[evaluate_step(args.teacher, args.runs / "teacher", args.data, decoder)]] if decoder else []
+    return first + [method_steps(args, method, target, seed, decoder) for target in targets for seed in seeds
+                    for method in methods]
+
+
+def teacher_info(teacher: str | Path) -> dict:
+    """The loaded-model info (its `meta`) of a teacher model file, where `tune-lm` stores the
+    decoder settings; {} for a checkpoint or a file not there yet (a dry run)."""
+    path = Path(teacher)
+    if not path.is_file() or path.suffix not in (".pt", ".onnx"):
+        return {}
+    if path.suffix == ".onnx":
+        from conprune.inference.onnx_model import read_metadata
+
+        return read_metadata(path)
+    from conprune.models.package import read_package
+
+    return {"meta": read_package(path).get("meta") or {}}
+
+
+def lm_options(args: argparse.Namespace) -> list[str]:
+    """The decoder arguments of every --lm evaluation, all explicit so that every row decodes
+    alike: each given option, else the teacher's tuned value for this LM, else the default."""
+    if not args.lm:
+        if any(v is not None for v in (args.lm_weight, args.word_score, args.beam)):
+            raise ConpruneError("sweep --lm-weight/--word-score/--beam apply to the LM evaluation: add --lm FILE")
+        return []
+    if not Path(args.lm).is_file():
+        raise ConpruneError(f"sweep --lm: {args.lm} not found (`make lm` builds data/synth/lm/words-4gram.bin)")
+    from conprune.inference.decoder_meta import resolve
+
+    given = {"beam": args.beam, "lm_weight": args.lm_weight, "word_score": args.word_score}
+    _, chosen = resolve(teacher_info(args.teacher), "beam", args.lm, given)
+    return ["--decoder", "beam", "--lm", str(args.lm), "--beam", str(chosen.beam), "--lm-weight",
+            str(chosen.lm_weight), "--word-score", str(chosen.word_score)]
+
+
+def evaluate_step(model: str | Path, run: Path, data: str, decoder: Sequence[str] = ()) -> Step:
+    """`conprune evaluate` of `model` into `run`: greedy (results.json, predictions/), or with the
+    `decoder` arguments of `lm_options` (results-lm.json, predictions-lm/)."""
+    suffix = "-lm" if decoder else ""
+    source = "--ckpt" if Path(model).suffix == ".ckpt" else "--model"
+    return Step([*CONPRUNE, "evaluate", source, str(model), "--data-root", data, "--out",
+                 str(run / f"results{suffix}.json"), "--predictions", str(run / f"predictions{suffix}"), *decoder],
+                run / f"results{suffix}.json")
 
 
 def flatten(runs: list[list[Step]]) -> list[Step]:
@@ -89,11 +148,13 @@ def _run(sweep_dir: Path, name: str, target: str, seed: int) -> Path:
     return sweep_dir / (f"{name}-{target}" + (f"-s{seed}" if seed else ""))
 
 
-def method_steps(args: argparse.Namespace, name: str, target: str, seed: int) -> list[Step]:
+def method_steps(args: argparse.Namespace, name: str, target: str, seed: int,
+                 decoder: list[str] | None = None) -> list[Step]:
     """The commands that produce RUNS/sweep/<method>-<target>[-s<seed>]/results.json: the method's
     prune run where it has one (conprune's, an ablation's or a gradual baseline's own) and its
     compaction, then its final training run (the finetune stage, or a cut and the baseline
-    schedule), its compaction and the evaluation."""
+    schedule), its compaction and the evaluation, then the LM evaluation where `decoder` (the
+    arguments of `lm_options`) is given."""
     method = METHODS[name]
     sweep_dir, (metric, sparsity) = args.runs / "sweep", target_values(target)
     settings = RunSettings(args.data, args.pieces, args.profile, tuple(args.data_args.split()))
@@ -123,7 +184,7 @@ def method_steps(args: argparse.Namespace, name: str, target: str, seed: int) ->
                           cut))
         steps.append(fit_step(final, method.train_configs, settings, seed,
                               [*([] if method.teacher_free else teacher), method.init, str(cut)]))
-    steps += [compact_step(final), Step([*CONPRUNE, "evaluate", "--model", str(final / "model.pt"), "--data-root",
-                                         args.data, "--out", str(final / "results.json"), "--predictions",
-                                         str(final / "predictions")], final / "results.json")]
+    steps += [compact_step(final), evaluate_step(final / "model.pt", final, args.data)]
+    if decoder:
+        steps.append(evaluate_step(final / "model.pt", final, args.data, decoder))
     return steps

@@ -10,6 +10,10 @@ Differences are computed from each run's per-utterance predictions against the c
 method ran several seeds, the bootstrap over speakers and seeds (`clustered.py`), which the
 verdicts then read instead. `conprune report --verify` calls the same `comparison` on the
 committed hypotheses.
+
+Runs evaluated a second time with an n-gram LM (predictions-lm/ beside predictions/) are scored
+and compared again, the same way, into the `lm_*` keys and a row's `lm_comparison` (`LM`), so
+the report can say whether a ranking found with greedy decoding survives an LM.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +94,27 @@ def merge_seeds(rows: list[dict]) -> list[dict]:
 WER_KEYS = {"dev": "dev_wer", "test": "test_wer", "confirm": "confirm_wer"}
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """Where one decoding's hypotheses are and under which row keys its numbers go: `folder` in a
+    run directory, `pools` (private: each seed's scored pools), `counts` ([errors, words] per
+    pool), `wers` (pool -> WER key), `committed` (the row key naming the committed copies) and
+    `subfolder` (of a run's committed folder)."""
+
+    folder: str
+    pools: str
+    counts: str
+    wers: dict[str, str]
+    committed: str
+    subfolder: str = ""
+
+
+GREEDY = Decoding("predictions", "_pools", "word_errors", WER_KEYS, "predictions")
+LM = Decoding("predictions-lm", "_lm_pools", "lm_word_errors", {k: f"lm_{v}" for k, v in WER_KEYS.items()},
+              "lm_predictions", "lm")
+LM_COMPARISON = "lm_comparison"
+
+
 def seed_spread(tests: dict[int, Pool]) -> dict:
     """`test_wer_mean` and `test_wer_sd` over seeds from each seed's test counts."""
     wers = [tests[s].wer for s in sorted(tests)]
@@ -96,26 +122,33 @@ def seed_spread(tests: dict[int, Pool]) -> dict:
 
 
 def add_scores(rows: list[dict], corpus: Corpus) -> None:
-    """Score every seed's predictions (private `_pools`); where the row's own run has them, its
-    WERs become the exact counts (`word_errors`: [errors, words] per dev / test / confirm pool),
-    which are what --verify recomputes; a results.json WER that disagrees is logged and replaced."""
+    """Score every seed's predictions (private `_pools`, and `_lm_pools` of the LM's); where the
+    row's own run has them, its WERs become the exact counts (`word_errors`, `lm_word_errors`:
+    [errors, words] per dev / test / confirm pool), which are what --verify recomputes; a results
+    file's WER that disagrees is logged and replaced."""
     for row in rows:
-        runs = row.get("_runs", {})
-        row["_pools"] = {seed: run_pools(run / "predictions", corpus) for seed, run in sorted(runs.items())
-                         if (run / "predictions").is_dir()}
-        own = row["_pools"].get(row.get("seed", 0))
-        if not own:
-            continue
-        row["word_errors"] = {name: scored.counts for name, scored in own.items()}
-        for name, scored in own.items():
-            key = WER_KEYS[name]
-            if key in row and not math.isclose(row[key], scored.wer, rel_tol=1e-9):
-                log.warning("report: %s %s: results.json gives %s %.6f, its predictions %.6f; using the predictions",
-                            row["method"], row["target"], key, row[key], scored.wer)
-            row[key] = scored.wer
-        tests = {seed: pools["test"] for seed, pools in row["_pools"].items() if "test" in pools}
+        for decoding in (GREEDY, LM):
+            score(row, corpus, decoding)
+        tests = seed_test_pools(row)
         if len(row.get("seeds", [])) > 1 and len(tests) == len(row["seeds"]):
             row.update(seed_spread(tests))
+
+
+def score(row: dict, corpus: Corpus, decoding: Decoding) -> None:
+    """`add_scores` for one decoding."""
+    runs = row.get("_runs", {})
+    row[decoding.pools] = {seed: run_pools(run / decoding.folder, corpus) for seed, run in sorted(runs.items())
+                           if (run / decoding.folder).is_dir()}
+    own = row[decoding.pools].get(row.get("seed", 0))
+    if not own:
+        return
+    row[decoding.counts] = {name: scored.counts for name, scored in own.items()}
+    for name, scored in own.items():
+        key = decoding.wers[name]
+        if key in row and not math.isclose(row[key], scored.wer, rel_tol=1e-9):
+            log.warning("report: %s %s: its results file gives %s %.6f, its %s %.6f; using the predictions",
+                        row["method"], row["target"], key, row[key], decoding.folder, scored.wer)
+        row[key] = scored.wer
 
 
 def _same_utterances(a: Pool, b: Pool) -> None:
@@ -148,22 +181,30 @@ def comparison(row_tests: dict[int, Pool], conprune_tests: dict[int, Pool], row_
     return out
 
 
-def seed_test_pools(row: dict) -> dict[int, Pool]:
+def seed_test_pools(row: dict, decoding: Decoding = GREEDY) -> dict[int, Pool]:
     """The test pool of each seed of `row` that has one (after `add_scores`)."""
-    return {seed: pools["test"] for seed, pools in row.get("_pools", {}).items() if "test" in pools}
+    return {seed: pools["test"] for seed, pools in row.get(decoding.pools, {}).items() if "test" in pools}
 
 
 def add_comparisons(rows: list[dict], unit: str = "speaker") -> None:
     """For every row at a target where conprune ran: its pooled test WER minus conprune's, the
     paired-bootstrap 95 % interval of that difference and P(conprune better), and the seed-aware,
-    speaker-clustered ones where either has several seeds (see `comparison`)."""
+    speaker-clustered ones where either has several seeds (see `comparison`); the same keys again
+    under `lm_comparison` from the LM's predictions where both runs have them."""
     conprune = {r["target"]: r for r in rows if r["method"] == CONPRUNE}
     for row in rows:
         base = conprune.get(row["target"])
         if base is None or row is base or row["target"] == "none":
             continue
-        ours, theirs = seed_test_pools(base), seed_test_pools(row)
-        if base.get("seed", 0) not in ours or row.get("seed", 0) not in theirs:
-            log.info("report: no predictions for %s %s or conprune; no paired comparison", row["method"], row["target"])
-            continue
-        row.update(comparison(theirs, ours, row.get("seed", 0), base.get("seed", 0), unit))
+        for decoding in (GREEDY, LM):
+            ours, theirs = seed_test_pools(base, decoding), seed_test_pools(row, decoding)
+            if base.get("seed", 0) not in ours or row.get("seed", 0) not in theirs:
+                if decoding is GREEDY:
+                    log.info("report: no predictions for %s %s or conprune; no paired comparison",
+                             row["method"], row["target"])
+                continue
+            found = comparison(theirs, ours, row.get("seed", 0), base.get("seed", 0), unit)
+            if decoding is GREEDY:
+                row.update(found)
+            else:
+                row[LM_COMPARISON] = found

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from conprune.report.logs import last_values, metrics_csv
-from conprune.report.verdicts import clustered_note, delta_text, row_verdict
+from conprune.report.verdicts import clustered_note, delta_text, lm_note, row_verdict
 from conprune.stages.checkpoint_io import load_checkpoint
 from conprune.stages.methods import CONPRUNE
 
@@ -91,12 +91,14 @@ def _goals(card: dict) -> str:
 
 
 def demo_section(results: Path) -> str:
-    """Every run of the demo's schedule: teacher, conprune and the baselines, with paired CIs."""
+    """Every run of the demo's schedule: teacher, conprune and the baselines, with paired CIs (and
+    the LM test WER where a row was decoded with an LM too; the verdicts then say if they hold)."""
     rows = json.loads((results / "summary.json").read_text())
     timing = results / "timing.json"
-    lines = [("| method | params | test WER (clean + other) | seeds: mean ± sd | Δ vs conprune [95 % CI] "
-              "| P(conprune better) | verdict | latency ÷ teacher | steps | fit s |"),
-             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    lm = any("lm_test_wer" in r for r in rows)
+    lines = [(f"| method | params | test WER (clean + other) | {'LM test WER | ' if lm else ''}seeds: mean ± sd "
+              "| Δ vs conprune [95 % CI] | P(conprune better) | verdict | latency ÷ teacher | steps | fit s |"),
+             f"|---|---:|---:|{'---:|' if lm else ''}---:|---:|---:|---|---:|---:|---:|"]
     conprune = {r["target"]: r for r in rows if r["method"] == CONPRUNE}
     for r in sorted(rows, key=lambda r: (r["target"] != "none", r["target"], r["method"] != CONPRUNE, r["method"])):
         delta, verdict = delta_text(r), "–"
@@ -110,8 +112,9 @@ def demo_section(results: Path) -> str:
             seeds = f"{100 * r['test_wer_mean']:.1f} ± {100 * r['test_wer_sd']:.1f} % ({len(r['seeds'])})"
         name = r["method"] if r["target"] == "none" else f"{r['method']} ({r['target']})"
         seconds = f"{r['train_seconds']:.0f}" if r.get("train_seconds") else "–"
-        lines.append(f"| {name} | {r['params'] / 1e6:.2f} M | {100 * r['test_wer']:.1f} % | {seeds} | {delta} | {p} "
-                     f"| {verdict} | {latency} | {r.get('train_steps', '–')} | {seconds} |")
+        lm_cell = (f"{100 * r['lm_test_wer']:.1f} % | " if "lm_test_wer" in r else "– | ") if lm else ""
+        lines.append(f"| {name} | {r['params'] / 1e6:.2f} M | {100 * r['test_wer']:.1f} % | {lm_cell}{seeds} | {delta} "
+                     f"| {p} | {verdict} | {latency} | {r.get('train_steps', '–')} | {seconds} |")
     took = ""
     if timing.is_file():
         info = json.loads(timing.read_text())
@@ -119,4 +122,6 @@ def demo_section(results: Path) -> str:
     rule = "the paired 95 % CI of Δ (bootstrap over test utterances) excludes 0, else tie."
     if any("delta_ci95_seeds_clustered" in r for r in rows):
         rule = f"the 95 % CI of Δ excludes 0, else tie. {clustered_note(rows)}"
+    if lm:
+        rule += f" {lm_note(rows)}"
     return "\n".join(lines) + f"\n\nVerdict: {rule} From `{results.as_posix()}/summary.json`.{took}"

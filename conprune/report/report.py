@@ -25,7 +25,7 @@ from pathlib import Path
 
 from conprune.io_atomic import atomic_write_text
 from conprune.pruning.cost_model import metric_order
-from conprune.report.comparisons import add_budgets, add_comparisons, add_scores, merge_seeds
+from conprune.report.comparisons import GREEDY, LM, add_budgets, add_comparisons, add_scores, merge_seeds
 from conprune.report.logs import series, trained_steps
 from conprune.report.plots import plot_curves, plot_kept, plot_latency, plot_pareto
 from conprune.report.runs import DEMO_RUNS, curve_runs, discover_runs, parse_run_name
@@ -34,6 +34,8 @@ from conprune.report.summary import split_words, summary_rows, write_summary
 from conprune.report.verdicts import (
     clustered_note,
     delta_text,
+    lm_delta_text,
+    lm_note,
     paired_text,
     seeds_clusters_text,
     verdict_section,
@@ -108,14 +110,16 @@ def _test_cell(r: dict) -> str:
 def markdown_table(rows: list[dict]) -> str:
     """The method × target table; ratios are to the teacher row when there is one. A confirm WER
     column appears where a row has one, and the seeds · clusters and seed-0 utterance-interval
-    columns where a comparison has a seed-aware interval, so a report without either is as before."""
+    columns where a comparison has a seed-aware interval, and the LM test WER and its Δ where a row
+    was evaluated with an LM, so a report without any of them is as before."""
     teacher = next((r for r in rows if r["method"] == TEACHER), None)
     confirm = any("confirm_wer" in r for r in rows)
     clustered = any("delta_ci95_seeds_clustered" in r for r in rows)
+    lm = any("lm_test_wer" in r for r in rows)
     header = ["method", "target", "params", "params ÷ teacher", "MACs / 10 s", "latency ÷ teacher", "dev WER",
               "test WER", *(["confirm WER"] if confirm else []), "Δ test WER vs conprune [95 % CI]",
               "P(conprune better)", *(["seeds · clusters", "Δ seed 0 [95 % CI, utterances]"] if clustered else []),
-              "steps", "run"]
+              *(["LM test WER", "LM Δ vs conprune [95 % CI]"] if lm else []), "steps", "run"]
     align = ["---"] * 2 + ["---:"] * (len(header) - 3) + ["---"]
     lines = [f"| {' | '.join(header)} |", f"|{'|'.join(align)}|"]
     for r in sort_rows(rows):
@@ -126,6 +130,7 @@ def markdown_table(rows: list[dict]) -> str:
                  _pct(r["dev_wer"]), _test_cell(r), *([_pct(r.get("confirm_wer"))] if confirm else []),
                  delta_text(r), "–" if p is None else f"{p:.2f}",
                  *([seeds_clusters_text(r), paired_text(r)] if clustered else []),
+                 *([_pct(r.get("lm_test_wer")), lm_delta_text(r)] if lm else []),
                  str(r.get("train_steps", "–")), _run_name(r)]
         lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines)
@@ -147,9 +152,11 @@ CONFIRM_NOTE = ("Confirm WER: test-confirm-clean + test-confirm-other, a text (M
 
 
 def table_note(rows: list[dict]) -> str:
-    """TABLE_NOTE, plus what the seed-aware intervals and the confirm column are where rows have them."""
+    """TABLE_NOTE, plus what the seed-aware intervals and the confirm and LM columns are where rows
+    have them."""
     extra = [clustered_note(rows)] if any("delta_ci95_seeds_clustered" in r for r in rows) else []
     extra += [CONFIRM_NOTE] if any("confirm_wer" in r for r in rows) else []
+    extra += [lm_note(rows)] if any("lm_test_wer" in r for r in rows) else []
     return " ".join([TABLE_NOTE, *extra])
 
 
@@ -216,16 +223,18 @@ def run_label(row: dict, seed: int) -> str:
 
 
 def commit_row_predictions(row: dict, out: Path) -> None:
-    """Copy each seed's hypotheses to `out`/predictions/<run>/ and name them in the row's
-    `predictions` (folders relative to `out`, so the record holds on any clone)."""
-    entries = []
-    for seed, run in sorted(row.get("_runs", {}).items()):
-        if (run / "predictions").is_dir():
-            folder = f"predictions/{run_label(row, seed)}"
-            if commit_predictions(run / "predictions", out / folder):
-                entries.append({"seed": seed, "dir": folder})
-    if entries:
-        row["predictions"] = entries
+    """Copy each seed's hypotheses to `out`/predictions/<run>/ (the LM's to its lm/ subfolder) and
+    name them in the row's `predictions` (`lm_predictions`), folders relative to `out`, so the
+    record holds on any clone."""
+    for decoding in (GREEDY, LM):
+        entries = []
+        for seed, run in sorted(row.get("_runs", {}).items()):
+            if (run / decoding.folder).is_dir():
+                folder = "/".join(filter(None, ("predictions", run_label(row, seed), decoding.subfolder)))
+                if commit_predictions(run / decoding.folder, out / folder):
+                    entries.append({"seed": seed, "dir": folder})
+        if entries:
+            row[decoding.committed] = entries
 
 
 def write_report(rows: list[dict], curves: dict, steps: dict[str, int], out: Path) -> dict[str, Path]:

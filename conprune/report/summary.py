@@ -4,9 +4,12 @@ Rows hold `method`, `target`, `params`, `macs` (per 10 s), `latency_ratio` (÷ t
 side-by-side `make bench`; the same-shape baselines share the conprune student's ratio), `dev_wer`
 and `test_wer` (word-weighted over dev-clean + dev-other and test-clean + test-other, fractions),
 and `confirm_wer` (test-confirm-clean + test-confirm-other) where the run was evaluated on the
-confirmation splits: reported, never read by a verdict. Written by `conprune report` (the same
-pass that draws the table and plots), never by hand; `predictions` names the committed copies of
-each seed's hypotheses (relative to summary.json's folder) that `conprune report --verify` reads.
+confirmation splits: reported, never read by a verdict. Where the run was also evaluated with an
+n-gram LM (`conprune sweep --lm`: results-lm.json beside results.json), the same WERs again as
+`lm_dev_wer`, `lm_test_wer` and `lm_confirm_wer`, with `lm_decoder` (the LM's file name, weight,
+word score and beam). Written by `conprune report` (the same pass that draws the table and
+plots), never by hand; `predictions` (and `lm_predictions`) name the committed copies of each
+seed's hypotheses (relative to summary.json's folder) that `conprune report --verify` reads.
 """
 
 from __future__ import annotations
@@ -55,7 +58,27 @@ def summary_rows(refs: list[RunRef], words: dict[str, int], ratios: dict) -> lis
                      "test_wer": pooled(r["wer"], words, ("test-clean", "test-other")), "source": str(ref.path)})
         if all(s in r["wer"] and s in words for s in CONFIRM_SPLITS):
             rows[-1]["confirm_wer"] = pooled(r["wer"], words, CONFIRM_SPLITS)
+        lm = ref.path.with_name(LM_RESULTS)
+        if lm.is_file():
+            rows[-1].update(lm_fields(json.loads(lm.read_text()), words))
     return rows
+
+
+LM_RESULTS = "results-lm.json"
+LM_DECODER = ("lm_weight", "word_score", "beam")
+
+
+def lm_fields(results: dict, words: dict[str, int]) -> dict:
+    """The `lm_*` WERs of a results-lm.json and `lm_decoder`, which says how it decoded (the LM by
+    file name only: its folder is this machine's), so the report can say whether every row used
+    the same LM setting."""
+    wer, decoder = results["wer"], results.get("decoder") or {}
+    fields = {"lm_dev_wer": pooled(wer, words, ("dev-clean", "dev-other")),
+              "lm_test_wer": pooled(wer, words, ("test-clean", "test-other"))}
+    if all(s in wer and s in words for s in CONFIRM_SPLITS):
+        fields["lm_confirm_wer"] = pooled(wer, words, CONFIRM_SPLITS)
+    lm = {"lm": Path(decoder["lm"]).name} if decoder.get("lm") else {}
+    return {**fields, "lm_decoder": {**lm, **{k: decoder[k] for k in LM_DECODER if k in decoder}}}
 
 
 def write_summary(rows: list[dict], out: Path) -> None:

@@ -9,11 +9,19 @@ says which. A row whose size differs from conprune's by
 more than SIZE_TOLERANCE (one of the two missed its target: a fixed L0 penalty, a Lagrangian that
 had not converged) is comparable only when the smaller model wins: a larger model beating a
 smaller one says nothing about the method.
+
+Where the runs were also decoded with an n-gram LM (`lm_comparison`: the same comparison on the
+LM's hypotheses), each verdict says whether its ranking holds under the LM: the LM interval
+excludes 0 on the same side ('holds'), includes it ('tie under LM') or excludes it on the other
+side ('reverses'). The verdicts themselves stay greedy: the LM is one more check, not the protocol.
 """
 
 from __future__ import annotations
 
+import json
+
 from conprune.report.clustered import MIN_CLUSTERS, few_clusters
+from conprune.report.comparisons import LM_COMPARISON
 from conprune.stages.methods import CONPRUNE, METHODS, names
 
 SIZE_TOLERANCE = 0.02
@@ -24,6 +32,7 @@ GOAL_TARGETS = ("params50", "params70")
 BETTER, WORSE, TIE, NOT_COMPARABLE = "conprune better", "conprune worse", "tie", "not comparable"
 PHRASES = {BETTER: "conprune better than", WORSE: "conprune worse than", TIE: "tie with",
            NOT_COMPARABLE: "not comparable (sizes differ):"}
+HOLDS, TIE_UNDER_LM, REVERSES = "holds", "tie under LM", "reverses"
 
 
 def chosen(row: dict) -> tuple[float, list[float]]:
@@ -91,11 +100,60 @@ def size_metric(target: str) -> str:
     return "macs" if target.startswith("macs") else "params"
 
 
+def interval_kind(ci: list[float]) -> str:
+    """BETTER or WORSE (for conprune) where the interval of Δ excludes 0, else TIE."""
+    return BETTER if ci[0] > 0 else WORSE if ci[1] < 0 else TIE
+
+
+def lm_delta_text(row: dict) -> str:
+    """Δ vs conprune under LM decoding with the interval the LM ranking reads; '–' if none."""
+    return _interval(*chosen(row[LM_COMPARISON])) if LM_COMPARISON in row else "–"
+
+
+def lm_ranking(row: dict) -> str | None:
+    """Whether the row's greedy ranking against conprune holds under LM decoding: HOLDS (same
+    verdict, a tie staying a tie included), TIE_UNDER_LM, REVERSES, or, where greedy decoding
+    found a tie, 'conprune better under LM' / 'conprune worse under LM'; None without both."""
+    if LM_COMPARISON not in row or "delta_ci95" not in row:
+        return None
+    greedy, lm = interval_kind(chosen(row)[1]), interval_kind(chosen(row[LM_COMPARISON])[1])
+    if lm == greedy:
+        return HOLDS
+    if lm == TIE:
+        return TIE_UNDER_LM
+    return f"{lm} under LM" if greedy == TIE else REVERSES
+
+
+def lm_text(row: dict) -> str:
+    """'LM +5.0 [+4.1, +5.9]: holds', '' without an LM comparison."""
+    ranking = lm_ranking(row)
+    return f"LM {lm_delta_text(row)}: {ranking}" if ranking else ""
+
+
+def lm_note(rows: list[dict]) -> str:
+    """The table note for the LM columns: the decoder setting every row used (or that they differ)."""
+    settings = {json.dumps(r["lm_decoder"], sort_keys=True) for r in rows if r.get("lm_decoder")}
+    if len(settings) == 1:
+        decoder = json.loads(settings.pop())
+        parts = [f"`{decoder['lm']}`" if "lm" in decoder else "",
+                 *(f"{label} {decoder[key]:g}" for key, label in (("lm_weight", "LM weight"),
+                                                                   ("word_score", "word score"), ("beam", "beam"))
+                   if key in decoder)]
+        used = f"the same for every row ({', '.join(p for p in parts if p)})"
+    elif settings:
+        used = f"**not the same for every row** ({len(settings)} settings in summary.json's `lm_decoder`)"
+    else:
+        used = "its settings not recorded in the results files"
+    return (f"LM test WER: beam search with an n-gram LM, {used}; `conprune sweep --lm` gives every row the LM "
+            f"weight and word score that `conprune tune-lm` chose on dev for the teacher, unless set with "
+            f"--lm-weight/--word-score. LM Δ: the same comparison with conprune, on the LM's hypotheses; each "
+            f"verdict says whether its ranking holds under the LM, is a tie under it or reverses.")
+
+
 def classify(row: dict, conprune: dict) -> tuple[str, str]:
     """(kind, size note) of `row` against the `conprune` row of its target: kind is BETTER, WORSE,
     TIE or NOT_COMPARABLE; the note says how the size (in the target's metric) differs, '' if not."""
-    lo, hi = chosen(row)[1]
-    kind = BETTER if lo > 0 else WORSE if hi < 0 else TIE
+    kind = interval_kind(chosen(row)[1])
     key = size_metric(row["target"])
     ratio = row[key] / conprune[key]
     if abs(ratio - 1) <= SIZE_TOLERANCE:
@@ -110,9 +168,10 @@ def row_verdict(row: dict, conprune: dict) -> str:
     """'conprune better', 'conprune worse' or 'tie', qualified when the row's size (in the target's
     metric) differs from the `conprune` row's of the same target."""
     kind, note = classify(row, conprune)
+    lm = f"; {lm_text(row)}" if lm_text(row) else ""
     if kind == NOT_COMPARABLE:
-        return f"{kind}: {note}"
-    return f"{kind} ({note})" if note else kind
+        return f"{kind}: {note}{lm}"
+    return (f"{kind} ({note})" if note else kind) + lm
 
 
 def _group_text(label: str, rows: list[dict], conprune: dict) -> str:
@@ -120,7 +179,8 @@ def _group_text(label: str, rows: list[dict], conprune: dict) -> str:
     parts: dict[str, list[str]] = {}
     for row in rows:
         kind, note = classify(row, conprune)
-        parts.setdefault(kind, []).append(f"{row['method']} {delta_text(row)}" + (f" ({note})" if note else ""))
+        notes = "; ".join(x for x in (note, lm_text(row)) if x)
+        parts.setdefault(kind, []).append(f"{row['method']} {delta_text(row)}" + (f" ({notes})" if notes else ""))
     said = [f"{PHRASES[k]} {', '.join(v)}" for k, v in parts.items()]
     return f"{label.capitalize()}: {'; '.join(said)}."
 
@@ -174,10 +234,27 @@ def goal_verdict(rows: list[dict]) -> str:
                 not_beaten.append(f"{method} at {target} ({delta_text(row)})")
     goal = f"Goal: conprune beats {', '.join(BASELINES)} at {' and '.join(GOAL_TARGETS)}, each 95 % CI excluding 0"
     if not_beaten:
-        return f"{goal}: **not met**; not beaten: {', '.join(not_beaten)}."
+        return f"{goal}: **not met**; not beaten: {', '.join(not_beaten)}.{lm_goal_text(rows)}"
     if missing:
-        return f"{goal}: not decided yet; no comparison for {', '.join(missing)}."
-    return f"{goal}: **met**."
+        return f"{goal}: not decided yet; no comparison for {', '.join(missing)}.{lm_goal_text(rows)}"
+    return f"{goal}: **met**.{lm_goal_text(rows)}"
+
+
+def lm_goal_text(rows: list[dict]) -> str:
+    """' Under LM decoding the ranking holds for 9 of these 10 comparisons; tie under LM: …' for the
+    goal's comparisons that were repeated with an LM; '' where none was."""
+    found: dict[str, list[str]] = {}
+    for target in GOAL_TARGETS:
+        for method in BASELINES:
+            row = next((r for r in rows if r["target"] == target and r["method"] == method), None)
+            ranking = lm_ranking(row) if row else None
+            if ranking:
+                found.setdefault(ranking, []).append(f"{row['method']} at {target} ({lm_delta_text(row)})")
+    if not found:
+        return ""
+    held, rest = found.pop(HOLDS, []), sum(map(len, found.values()))
+    others = "".join(f"; {ranking}: {', '.join(listed)}" for ranking, listed in found.items())
+    return f" Under LM decoding the ranking holds for {len(held)} of these {len(held) + rest} comparisons{others}."
 
 
 def verdict_section(rows: list[dict], targets: list[str]) -> str:

@@ -1,6 +1,7 @@
 """`conprune report --verify`: recompute every WER, Δ and interval of a summary.json from the
 hypotheses committed next to it and the corpus references, so a reader can check the published
-numbers without the runs (or the machine) that made them.
+numbers without the runs (or the machine) that made them; the LM-decoded ones (`lm_*`,
+`lm_comparison`) too, from the LM's committed hypotheses, where the summary has them.
 
 Counts ([word errors, reference words]) must match exactly; every other number (WERs, means and
 standard deviations over seeds, differences, interval ends, P(conprune better)) within 1e-9
@@ -17,7 +18,7 @@ import math
 from pathlib import Path
 
 from conprune.errors import ConpruneError
-from conprune.report.comparisons import WER_KEYS, comparison, seed_spread
+from conprune.report.comparisons import GREEDY, LM, LM_COMPARISON, Decoding, comparison, seed_spread
 from conprune.report.scoring import POOLS, Corpus, Pool, read_corpus, run_pools
 from conprune.stages.methods import CONPRUNE
 
@@ -58,11 +59,14 @@ def _label(row: dict) -> str:
     return row["method"] if row["target"] == "none" else f"{row['method']} {row['target']}"
 
 
-def row_pools(row: dict, results: Path, corpus: Corpus) -> dict[int, dict[str, Pool]]:
-    """Each seed's pools from the committed hypotheses the row names."""
-    entries = row.get("predictions")
+def row_pools(row: dict, results: Path, corpus: Corpus, decoding: Decoding = GREEDY) -> dict[int, dict[str, Pool]]:
+    """Each seed's pools from the committed hypotheses the row names ({} for a row without LM
+    numbers, asked for the LM's)."""
+    entries = row.get(decoding.committed)
+    if not entries and decoding is LM and not any(key in row for key in (*LM.wers.values(), LM_COMPARISON)):
+        return {}
     if not entries:
-        raise Mismatch(f"{_label(row)}: no committed predictions (summary.json has no `predictions`); "
+        raise Mismatch(f"{_label(row)}: no committed predictions (summary.json has no `{decoding.committed}`); "
                        "rerun `conprune report` on runs evaluated with --predictions")
     pools = {}
     for entry in entries:
@@ -73,19 +77,19 @@ def row_pools(row: dict, results: Path, corpus: Corpus) -> dict[int, dict[str, P
     return pools
 
 
-def check_row(row: dict, pools: dict[int, dict[str, Pool]]) -> int:
-    """The row's WERs, counts and seed spread against its pools; returns the numbers checked."""
+def check_row(row: dict, pools: dict[int, dict[str, Pool]], decoding: Decoding = GREEDY) -> int:
+    """The row's WERs, counts and (greedy) seed spread against its pools; returns the numbers checked."""
     label, own = _label(row), pools.get(row.get("seed", 0), {})
-    stated = row.get("word_errors", {})
-    same(f"{label}: word_errors", stated, {name: own[name].counts for name in stated if name in own})
+    stated = row.get(decoding.counts, {})
+    same(f"{label}: {decoding.counts}", stated, {name: own[name].counts for name in stated if name in own})
     checked = 0
-    for name, key in WER_KEYS.items():
+    for name, key in decoding.wers.items():
         if key in row:
             if name not in own:
                 raise Mismatch(f"{label}: {key} has no committed predictions of {' + '.join(POOLS[name])}")
             same(f"{label}: {key}", row[key], own[name].wer)
             checked += 1 + (name in stated)
-    if "test_wer_mean" in row:
+    if "test_wer_mean" in row and decoding is GREEDY:
         tests = {seed: p["test"] for seed, p in pools.items() if "test" in p}
         same(f"{label}: seeds", row["seeds"], sorted(tests))
         spread = seed_spread(tests)
@@ -96,17 +100,21 @@ def check_row(row: dict, pools: dict[int, dict[str, Pool]]) -> int:
 
 
 def check_comparison(row: dict, pools: dict[int, dict[str, Pool]], base: dict,
-                     base_pools: dict[int, dict[str, Pool]], unit: str) -> int:
-    """The row's Δ, intervals and P(conprune better) against the recomputed comparison."""
+                     base_pools: dict[int, dict[str, Pool]], unit: str, decoding: Decoding = GREEDY) -> int:
+    """The row's Δ, intervals and P(conprune better) (under `lm_comparison` for the LM's) against
+    the recomputed comparison."""
     tests = {seed: p["test"] for seed, p in pools.items() if "test" in p}
     ours = {seed: p["test"] for seed, p in base_pools.items() if "test" in p}
+    if decoding is GREEDY:
+        where, what, stated = "comparison", "Δ vs conprune", {key: row[key] for key in COMPARISON_KEYS if key in row}
+    else:
+        where, what, stated = LM_COMPARISON, "LM Δ vs conprune", row.get(LM_COMPARISON, {})
     if row.get("seed", 0) not in tests or base.get("seed", 0) not in ours:
-        if "delta_vs_conprune" in row:
-            raise Mismatch(f"{_label(row)}: Δ vs conprune has no committed test predictions of both runs")
+        if stated:
+            raise Mismatch(f"{_label(row)}: {what} has no committed test predictions of both runs")
         return 0
     recomputed = comparison(tests, ours, row.get("seed", 0), base.get("seed", 0), unit)
-    stated = {key: row[key] for key in COMPARISON_KEYS if key in row}
-    same(f"{_label(row)}: comparison", stated, recomputed)
+    same(f"{_label(row)}: {where}", stated, recomputed)
     return len(recomputed)
 
 
@@ -121,11 +129,13 @@ def verify_results(results: Path, data: Path) -> int:
     if not corpus.refs:
         raise ConpruneError(f"verify: no dev/test manifest under {data}; pass the corpus root as --data "
                             f"(`conprune data prepare --root {data} --splits all` writes them)")
-    pools = [row_pools(row, results, corpus) for row in rows]
-    checked = sum(check_row(row, p) for row, p in zip(rows, pools))
+    checked = 0
     conprune = {r["target"]: i for i, r in enumerate(rows) if r["method"] == CONPRUNE}
-    for row, p in zip(rows, pools):
-        i = conprune.get(row["target"])
-        if i is not None and rows[i] is not row and row["target"] != "none":
-            checked += check_comparison(row, p, rows[i], pools[i], corpus.unit)
+    for decoding in (GREEDY, LM):
+        pools = [row_pools(row, results, corpus, decoding) for row in rows]
+        checked += sum(check_row(row, p, decoding) for row, p in zip(rows, pools))
+        for row, p in zip(rows, pools):
+            i = conprune.get(row["target"])
+            if i is not None and rows[i] is not row and row["target"] != "none":
+                checked += check_comparison(row, p, rows[i], pools[i], corpus.unit, decoding)
     return checked
