@@ -173,3 +173,26 @@ def test_lm_settings_are_the_teachers_tuned_ones_unless_given(tmp_path, tiny_mod
         lm_options(_args("--lm-weight", "0.5"))
     with pytest.raises(ConpruneError, match="sweep --lm: .* not found"):
         lm_options(_args("--lm", str(tmp_path / "missing.bin")))
+
+
+def test_lrs_train_each_final_run_at_each_rate_and_share_the_prune_and_cut_runs() -> None:
+    args = _args("--profile", "quick", "--lrs", "3e-4,1e-3")
+    steps = plan(args, ["conprune", "magnitude_shapes"], ["params50"], [0, 1])
+    fits = {s.done.parent.name: s.argv for s in steps if s.done.name == "DONE"}
+    assert set(fits) == {"prune-params50", "prune-params50-s1", *(f"{m}-params50{s}-lr{lr}" for m in
+                         ("conprune", "magnitude_shapes") for s in ("", "-s1") for lr in ("3e-4", "1e-3"))}
+    for name, argv in fits.items():
+        lr = name.rpartition("-lr")[2] if "-lr" in name else None
+        assert (argv[argv.index("--model.init_args.optim.lr") + 1] == lr) if lr else "--model.init_args.optim.lr" not in argv
+    cuts = [s for s in steps if s.argv[3] == "baseline"]
+    assert len(cuts) == 2 and len({s.done for s in steps}) == len(steps)
+    assert [s.done.parent.name for s in steps if s.argv[3] == "evaluate"][:2] == [
+        "conprune-params50-lr3e-4", "conprune-params50-lr1e-3"]
+    without = {s.done.parent.name for s in plan(_args("--profile", "quick"), ["conprune"], ["params50"], [0])}
+    assert "conprune-params50" in without and not any("-lr" in n for n in without)
+
+
+@pytest.mark.parametrize("bad", ["0", "-1e-3", "fast", "3e-4,,x"])
+def test_a_bad_learning_rate_is_a_one_line_error(bad) -> None:
+    with pytest.raises(ConpruneError, match="--lrs: .* is not a positive learning rate"):
+        chains(_args(f"--lrs={bad}"), ["conprune"], ["params50"], [0])

@@ -53,6 +53,9 @@ def sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (each gets cores // jobs CPU threads, "
                    "or its own GPU when there are that many); 1: one after another, output to the terminal")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--lrs", default="", help="comma-separated learning rates of each method's final training run "
+                   "(conprune's finetune, a baseline's training): one run each, named <run>-lr<LR>, the cut and "
+                   "prune runs shared; the report keeps the LR with the lowest dev WER (seed 0)")
     p.add_argument("--lm", help="n-gram LM (KenLM binary or ARPA): evaluate every run, and the teacher, a second "
                    "time with beam search into results-lm.json and predictions-lm/")
     p.add_argument("--lm-weight", type=float, help="LM weight of every --lm evaluation (default: the teacher's, "
@@ -85,8 +88,23 @@ def chains(args: argparse.Namespace, methods: list[str], targets: list[str], see
     LM evaluation where --lm is given; chains that come from one prune run share its steps."""
     decoder = lm_options(args)
     first = [[evaluate_step(args.teacher, args.runs / "teacher", args.data, decoder)]] if decoder else []
-    return first + [method_steps(args, method, target, seed, decoder) for target in targets for seed in seeds
-                    for method in methods]
+    lrs = learning_rates(args.lrs)
+    return first + [method_steps(args, method, target, seed, decoder, lr) for target in targets for seed in seeds
+                    for method in methods for lr in lrs]
+
+
+def learning_rates(spec: str) -> list[str]:
+    """The --lrs values as written (they name the runs), each a positive number; [''] (the configs'
+    own learning rate, no suffix) when none is given."""
+    values = [v.strip() for v in (spec or "").split(",") if v.strip()]
+    for value in values:
+        try:
+            ok = float(value) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConpruneError(f"sweep --lrs: {value!r} is not a positive learning rate; e.g. --lrs 3e-4,6e-4,1e-3")
+    return values or [""]
 
 
 def teacher_info(teacher: str | Path) -> dict:
@@ -149,16 +167,18 @@ def _run(sweep_dir: Path, name: str, target: str, seed: int) -> Path:
 
 
 def method_steps(args: argparse.Namespace, name: str, target: str, seed: int,
-                 decoder: list[str] | None = None) -> list[Step]:
+                 decoder: list[str] | None = None, lr: str = "") -> list[Step]:
     """The commands that produce RUNS/sweep/<method>-<target>[-s<seed>]/results.json: the method's
     prune run where it has one (conprune's, an ablation's or a gradual baseline's own) and its
     compaction, then its final training run (the finetune stage, or a cut and the baseline
     schedule), its compaction and the evaluation, then the LM evaluation where `decoder` (the
-    arguments of `lm_options`) is given."""
+    arguments of `lm_options`) is given. A learning rate `lr` applies to the final training run
+    only, which is then named `<method>-<target>[-s<seed>]-lr<lr>`."""
     method = METHODS[name]
     sweep_dir, (metric, sparsity) = args.runs / "sweep", target_values(target)
     settings = RunSettings(args.data, args.pieces, args.profile, tuple(args.data_args.split()))
     final = _run(sweep_dir, name, target, seed)
+    final, final_lr = (final.with_name(f"{final.name}-lr{lr}"), ["--model.init_args.optim.lr", lr]) if lr else (final, [])
     teacher = ["--model.init_args.teacher_ckpt", args.teacher]
     if metric not in ANALYTIC_METRICS and not method.learned:
         raise ConpruneError(f"sweep: {name} allocates by {' or '.join(ANALYTIC_METRICS)}; {metric} targets "
@@ -175,7 +195,7 @@ def method_steps(args: argparse.Namespace, name: str, target: str, seed: int,
                   compact_step(prune)]
     if prune is not None and method.prunes_itself:
         steps.append(fit_step(final, method.train_configs, settings, seed,
-                              [*teacher, "--model.init_args.student_model", str(prune / "model.pt")]))
+                              [*teacher, "--model.init_args.student_model", str(prune / "model.pt"), *final_lr]))
     else:
         cut = _run(sweep_dir, f"baseline-{name}", target, seed) / "model.pt"
         shapes = ["--shapes-from", str(prune / "model.pt")] if prune is not None else []
@@ -183,7 +203,7 @@ def method_steps(args: argparse.Namespace, name: str, target: str, seed: int,
                            "--target", str(sparsity), "--metric", metric, "--seed", str(seed), "--out", str(cut)],
                           cut))
         steps.append(fit_step(final, method.train_configs, settings, seed,
-                              [*([] if method.teacher_free else teacher), method.init, str(cut)]))
+                              [*([] if method.teacher_free else teacher), method.init, str(cut), *final_lr]))
     steps += [compact_step(final), evaluate_step(final / "model.pt", final, args.data)]
     if decoder:
         steps.append(evaluate_step(final / "model.pt", final, args.data, decoder))

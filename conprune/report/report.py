@@ -27,6 +27,7 @@ from conprune.io_atomic import atomic_write_text
 from conprune.pruning.cost_model import metric_order
 from conprune.report.comparisons import GREEDY, LM, add_budgets, add_comparisons, add_scores, merge_seeds
 from conprune.report.logs import series, trained_steps
+from conprune.report.lr_choice import choose_learning_rates
 from conprune.report.plots import plot_curves, plot_kept, plot_latency, plot_pareto
 from conprune.report.runs import DEMO_RUNS, curve_runs, discover_runs, parse_run_name
 from conprune.report.scoring import commit_predictions, read_corpus
@@ -157,7 +158,13 @@ def table_note(rows: list[dict]) -> str:
     extra = [clustered_note(rows)] if any("delta_ci95_seeds_clustered" in r for r in rows) else []
     extra += [CONFIRM_NOTE] if any("confirm_wer" in r for r in rows) else []
     extra += [lm_note(rows)] if any("lm_test_wer" in r for r in rows) else []
+    extra += [LR_NOTE] if any("lr_grid" in r for r in rows) else []
     return " ".join([TABLE_NOTE, *extra])
+
+
+LR_NOTE = ("Learning rate: a method trained at several (`conprune sweep --lrs`, run names ending `-lr<LR>`) is "
+           "reported at the one with the lowest seed-0 dev WER, conprune and the baselines alike; every grid "
+           "point's dev WER is in summary.json's `lr_grid`.")
 
 
 def steps_note(steps: dict[str, int]) -> str:
@@ -199,6 +206,7 @@ def collect(runs_dir: Path, specs: list[str], data: Path, bench: Path, sweep: bo
     rows = summary_rows(refs, split_words(data), ratios)
     for row, ref in zip(rows, refs):
         row["kept"] = json.loads(ref.path.read_text()).get("kept")
+    rows = choose_learning_rates(rows)
     add_budgets(rows)
     rows = merge_seeds(rows)
     corpus = read_corpus(data)
@@ -219,7 +227,8 @@ def collect_curves(runs_dir: Path) -> dict[str, dict[str, list[tuple[int, float]
 def run_label(row: dict, seed: int) -> str:
     """`<method>-<target>[-s<seed>]` (the sweep's run name), `teacher` for the teacher."""
     name = row["method"] if row["target"] == "none" else f"{row['method']}-{row['target']}"
-    return f"{name}-s{seed}" if seed else name
+    name = f"{name}-s{seed}" if seed else name
+    return f"{name}-lr{row['lr']}" if row.get("lr") else name
 
 
 def commit_row_predictions(row: dict, out: Path) -> None:

@@ -30,6 +30,7 @@ class RunRef:
     target: str
     path: Path
     seed: int = 0
+    lr: str = ""  # the learning rate of a `sweep --lrs` run, as its name writes it ('' : the configs')
 
     @property
     def label(self) -> str:
@@ -42,17 +43,24 @@ DEMO_RUNS = ((TEACHER, "none", "runs/teacher/results.json"),
              (CONPRUNE, "params50", "runs/finetune/results.json"),
              (CONPRUNE, "macs50", "runs/prune-macs/results.json"))
 SWEEP_GLOB = "sweep/*/results.json"
-NAME = re.compile(rf"^(?P<method>.+)-(?P<target>(?:{'|'.join(METRICS)})\d+)(?:-s(?P<seed>\d+))?$")
+NAME = re.compile(rf"^(?P<method>.+)-(?P<target>(?:{'|'.join(METRICS)})\d+)(?:-s(?P<seed>\d+))?"
+                  r"(?:-lr(?P<lr>\d[\w.+-]*))?$")
 SPEC = re.compile(r"^(?P<method>[\w-]+):(?P<target>\w+)=(?P<path>.+)$")
 
 
 def parse_run_name(name: str) -> tuple[str, str, int] | None:
-    """(method, target, seed) from a sweep run directory name such as `dense-kd-params30` or
-    `conprune-params50-s2`; None if it is not one."""
+    """(method, target, seed) from a sweep run directory name such as `dense-kd-params30`,
+    `conprune-params50-s2` or `magnitude_shapes-params50-lr6e-4`; None if it is not one."""
     match = NAME.match(name)
     if not match:
         return None
     return match["method"].replace("-", "_"), match["target"], int(match["seed"] or 0)
+
+
+def run_lr(name: str) -> str:
+    """The learning rate a `sweep --lrs` run directory's name carries ('' for none)."""
+    match = NAME.match(name)
+    return (match["lr"] or "") if match else ""
 
 
 def refs_from_specs(specs: list[str]) -> list[RunRef]:
@@ -71,7 +79,7 @@ def refs_from_specs(specs: list[str]) -> list[RunRef]:
                 raise ConpruneError(f"cannot tell method and target from {path}: name its directory "
                                     f"<method>-<target> (e.g. magnitude-params30) or pass METHOD:TARGET={path}")
             method, target, seed = parsed
-            refs.append(RunRef(method, target, path, seed))
+            refs.append(RunRef(method, target, path, seed, run_lr(path.parent.name)))
     return refs
 
 
@@ -90,14 +98,14 @@ def discover_runs(runs_dir: str | Path = "runs", specs: list[str] | None = None,
                 log.info("report: skipping %s (directory name is not <method>-<target>)", path)
                 continue
             method, target, seed = parsed
-            refs.append(RunRef(method, target, path, seed))
+            refs.append(RunRef(method, target, path, seed, run_lr(path.parent.name)))
     refs += refs_from_specs(specs or [])
-    found: dict[tuple[str, str, int], RunRef] = {}
+    found: dict[tuple[str, str, int, str], RunRef] = {}
     for ref in refs:
         if not ref.path.is_file():
             log.info("report: %s has no results yet (%s), skipped", ref.label, ref.path)
             continue
-        key = (ref.method, ref.target, ref.seed)
+        key = (ref.method, ref.target, ref.seed, ref.lr)
         if key in found:
             log.info("report: %s from %s replaces %s", ref.label, ref.path, found[key].path)
         found[key] = ref

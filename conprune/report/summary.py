@@ -56,6 +56,8 @@ def summary_rows(refs: list[RunRef], words: dict[str, int], ratios: dict) -> lis
                      "macs": r["macs_per_utterance"], "latency_ratio": latency,
                      "dev_wer": pooled(r["wer"], words, ("dev-clean", "dev-other")),
                      "test_wer": pooled(r["wer"], words, ("test-clean", "test-other")), "source": str(ref.path)})
+        if ref.lr:
+            rows[-1]["lr"] = ref.lr
         if all(s in r["wer"] and s in words for s in CONFIRM_SPLITS):
             rows[-1]["confirm_wer"] = pooled(r["wer"], words, CONFIRM_SPLITS)
         lm = ref.path.with_name(LM_RESULTS)
