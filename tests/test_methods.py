@@ -19,11 +19,13 @@ from conprune.stages.methods import (
 
 def test_roles_and_what_each_method_needs() -> None:
     assert names("method") == (CONPRUNE,)
-    assert set(names("same_shape")) == {"magnitude_shapes", "random_shapes"}
+    assert set(names("same_shape")) == {"magnitude_shapes", "random_shapes", "magnitude_shapes_compute"}
     assert all(m.startswith(f"{CONPRUNE}_") and METHODS[m].learned for m in names("ablation"))
     assert METHODS["conprune_no_ramp"].ablation == "no_ramp" and METHODS[CONPRUNE].ablation == ""
     assert {m for m, e in METHODS.items() if e.needs_prune_run} == {
         CONPRUNE, *names("ablation"), *names("same_shape"), "dense_kd", "dense_scratch", "gmp_uniform", "gmp_global"}
+    assert {m for m, e in METHODS.items() if e.budget == "compute"} == {"magnitude_shapes_compute",
+                                                                         "magnitude_global_compute"}
     assert CUTS == {"magnitude_shapes": ("magnitude", "shapes"), "random_shapes": ("random", "shapes"),
                     "magnitude_uniform": ("magnitude", "uniform"), "magnitude_global": ("magnitude", "global"),
                     "random_uniform": ("random", "uniform"), "dense": ("dense", "shapes")}

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from conprune.commands import sweep_jobs
+from conprune.commands.sweep_budget import compute_args
 from conprune.commands.run_steps import CONPRUNE, RunSettings, Step, compact_step, fit_step, run_in_order
 from conprune.errors import ConpruneError
 from conprune.pruning.cost_model import ANALYTIC_METRICS, parse_target
@@ -197,13 +198,19 @@ def method_steps(args: argparse.Namespace, name: str, target: str, seed: int,
         steps.append(fit_step(final, method.train_configs, settings, seed,
                               [*teacher, "--model.init_args.student_model", str(prune / "model.pt"), *final_lr]))
     else:
-        cut = _run(sweep_dir, f"baseline-{name}", target, seed) / "model.pt"
+        twin = name.removesuffix("_compute") if method.budget == "compute" else name  # the same cut
+        cut = _run(sweep_dir, f"baseline-{twin}", target, seed) / "model.pt"
         shapes = ["--shapes-from", str(prune / "model.pt")] if prune is not None else []
         steps.append(Step([*CONPRUNE, "baseline", "--method", method.cut, "--teacher", args.teacher, *shapes,
                            "--target", str(sparsity), "--metric", metric, "--seed", str(seed), "--out", str(cut)],
                           cut))
+        budget = []
+        if method.budget == "compute":
+            conprune = METHODS["conprune"]
+            budget = compute_args(args.teacher, _run(sweep_dir, conprune.prune_run, target, seed) / "model.pt", cut,
+                                  conprune.prune_configs, conprune.train_configs, method.train_configs, args.profile)
         steps.append(fit_step(final, method.train_configs, settings, seed,
-                              [*([] if method.teacher_free else teacher), method.init, str(cut), *final_lr]))
+                              [*([] if method.teacher_free else teacher), method.init, str(cut), *final_lr, *budget]))
     steps += [compact_step(final), evaluate_step(final / "model.pt", final, args.data)]
     if decoder:
         steps.append(evaluate_step(final / "model.pt", final, args.data, decoder))

@@ -159,9 +159,14 @@ def table_note(rows: list[dict]) -> str:
     extra += [CONFIRM_NOTE] if any("confirm_wer" in r for r in rows) else []
     extra += [lm_note(rows)] if any("lm_test_wer" in r for r in rows) else []
     extra += [LR_NOTE] if any("lr_grid" in r for r in rows) else []
+    extra += [COMPUTE_NOTE] if any(r.get("budget") == "compute" for r in rows) else []
     return " ".join([TABLE_NOTE, *extra])
 
 
+COMPUTE_NOTE = ("Budget: every row trains for conprune's steps (`budget: steps`) except the `*_compute` rows, "
+                "which train for as many steps as cost conprune's training compute at the target: MACs per step "
+                "= teacher forward + 3 × student forward, conprune's gate phase at the teacher's width "
+                "(`conprune/pruning/training_compute.py`).")
 LR_NOTE = ("Learning rate: a method trained at several (`conprune sweep --lrs`, run names ending `-lr<LR>`) is "
            "reported at the one with the lowest seed-0 dev WER, conprune and the baselines alike; every grid "
            "point's dev WER is in summary.json's `lr_grid`.")

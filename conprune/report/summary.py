@@ -21,7 +21,7 @@ from conprune.data import layout
 from conprune.data.manifest import read_manifest
 from conprune.io_atomic import atomic_write_text
 from conprune.report.runs import RunRef
-from conprune.stages.methods import shares_conprune_shape
+from conprune.stages.methods import METHODS, shares_conprune_shape
 
 
 def pooled(wer: dict[str, float], words: dict[str, int], splits: tuple[str, str]) -> float:
@@ -58,6 +58,8 @@ def summary_rows(refs: list[RunRef], words: dict[str, int], ratios: dict) -> lis
                      "test_wer": pooled(r["wer"], words, ("test-clean", "test-other")), "source": str(ref.path)})
         if ref.lr:
             rows[-1]["lr"] = ref.lr
+        if ref.target != "none":  # what the row's training was matched to conprune's on
+            rows[-1]["budget"] = METHODS[ref.method].budget if ref.method in METHODS else "steps"
         if all(s in r["wer"] and s in words for s in CONFIRM_SPLITS):
             rows[-1]["confirm_wer"] = pooled(r["wer"], words, CONFIRM_SPLITS)
         lm = ref.path.with_name(LM_RESULTS)

@@ -39,6 +39,8 @@ class Method:
     conprune's prune stage does, by the rule `units` / `allocation`, with the prune stage's
     schedule; its run is compacted and fine-tuned like conprune's, so its budget is conprune's.
     rank, marker: where the report lists it and how its plots draw it.
+    budget: `steps` (conprune's step count) or `compute` (trained for as many steps as use
+    conprune's training compute, `pruning/training_compute.py`; `sweep --budget-from`).
     """
 
     name: str
@@ -51,6 +53,7 @@ class Method:
     gradual: str = ""
     rank: int = 4
     marker: str = "x"
+    budget: str = "steps"
 
     @property
     def learned(self) -> bool:
@@ -128,6 +131,9 @@ _ENTRIES = (
     _baseline("random_uniform", "random", "uniform"),
     *(Method(f"gmp_{allocation}", "baseline", units="magnitude", allocation=allocation, gradual="gmp", marker="^")
       for allocation in ("uniform", "global")),
+    *(_baseline(f"magnitude_{allocation}_compute", "magnitude", allocation, cut=f"magnitude_{allocation}",
+                budget="compute", marker="s", role="same_shape" if allocation == "shapes" else "baseline")
+      for allocation in ("shapes", "global")),
     _baseline("dense_kd", "dense", "shapes", cut="dense", train=("finetune.yaml", "finetune_dense-kd.yaml"),
               rank=3, marker="D"),
     _baseline("dense_scratch", "dense", "shapes", cut="dense", train=("teacher.yaml", "dense_scratch.yaml"),
@@ -139,7 +145,8 @@ CUTS: dict[str, tuple[str, str]] = {m.cut: (m.units, m.allocation) for m in _ENT
 # Named groups for `conprune sweep --methods`: the standard comparison, the ablations, and the headline
 # pair (conprune against the textbook structured baseline) that the demo and the extra seeds run.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "standard": tuple(m.name for m in _ENTRIES if m.role != "ablation"),
+    "standard": tuple(m.name for m in _ENTRIES if m.role != "ablation" and m.budget == "steps"),
+    "compute": tuple(m.name for m in _ENTRIES if m.budget == "compute"),
     "ablations": tuple(m.name for m in _ENTRIES if m.role == "ablation"),
     "headline": (CONPRUNE, "magnitude_uniform"),
 }
