@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from test_verify import _corpus, _run, _verify
 
-from conprune.report.report import collect, markdown_table, table_note, write_report
+from conprune.report.report import collect, markdown_table, write_report
+from conprune.report.table_notes import table_note
 from conprune.report.verdicts import HOLDS, REVERSES, TIE_UNDER_LM, goal_verdict, lm_ranking, target_verdict
 
 DECODER = {"decoder": "beam", "search": "lexicon", "lm": "/somewhere/lm/words-4gram.bin", "beam": 64,

@@ -1,6 +1,6 @@
 """The README's result paragraphs are read from the paired comparisons, never typed."""
 
-from conprune.report.report import steps_note
+from conprune.report.table_notes import steps_note
 from conprune.report.verdicts import goal_verdict, target_verdict, verdict_section
 from conprune.stages.methods import names
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from conprune.cli import main
-from conprune.report.report import collect, markdown_table, table_note, write_report
+from conprune.report.report import collect, markdown_table, write_report
+from conprune.report.table_notes import table_note
 
 SPLITS = ("dev-clean", "dev-other", "test-clean", "test-other", "test-confirm-clean", "test-confirm-other")
 WORDS = ["the", "a", "of", "and", "to", "in", "that", "he", "shall", "unto"]

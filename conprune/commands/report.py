@@ -85,7 +85,7 @@ def prune_summary(args: argparse.Namespace) -> None:
     atomic_write_json(args.run / "summary.json", {**info, "kept": kept}, "prune summary", indent=2)
 
 
-README_SECTIONS = ("shipped", "demo", "teacher", "prune", "bench", "deploy", "deploy_latency", "gpu", "report")
+README_SECTIONS = ("shipped", "demo", "stress", "teacher", "prune", "bench", "deploy", "deploy_latency", "gpu", "report")
 
 
 def readme_args(p: argparse.ArgumentParser) -> None:
@@ -96,6 +96,8 @@ def readme_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bench", type=Path, default=Path("bench/results.json"))
     p.add_argument("--shipped", type=Path, default=Path("pretrained/demo-teacher-v1"), help="the shipped teacher")
     p.add_argument("--demo", type=Path, default=Path("results/demo"), help="the demo's results")
+    p.add_argument("--stress", type=Path, default=Path("results/demo-stress"),
+                   help="the stress test's results on the demo schedule (tuned, seeded, equal compute, LM)")
     p.add_argument("--readme", type=Path, nargs="+", default=None, metavar="FILE",
                    help="files searched for each section's markers (default README.md and docs/*.md); "
                         "a section is rewritten in the one file that holds it")
@@ -108,5 +110,5 @@ def readme(args: argparse.Namespace) -> None:
     if unknown:
         raise ConpruneError(f"readme: unknown section {unknown[0]!r}; choose from {', '.join(README_SECTIONS)}")
     for section in regenerate(args.readme or section_files(), args.sections, args.runs, args.results, args.bench,
-                              args.shipped, args.demo):
+                              args.shipped, args.demo, args.stress):
         print(f"section {section} regenerated")

@@ -6,7 +6,7 @@ README or in any docs page, and `conprune readme` rewrites it in whichever file 
 Only `conprune readme` (`make readme`) rewrites these files; no stage touches tracked files as a
 side effect.
 
-    conprune readme [shipped demo teacher prune bench deploy deploy_latency gpu report] [--runs runs] [--results results/full]
+    conprune readme [shipped demo stress teacher prune bench deploy deploy_latency gpu report] [--runs runs] [--results results/full]
         [--readme README.md docs/*.md]
 """
 
@@ -56,7 +56,7 @@ def replace_section(text: str, name: str, body: str) -> str:
 
 def regenerate(files: Path | Sequence[Path], sections: list[str], runs: Path, results: Path,
                bench: Path, shipped: Path = Path("pretrained/demo-teacher-v1"),
-               demo: Path = Path("results/demo")) -> list[str]:
+               demo: Path = Path("results/demo"), stress: Path = Path("results/demo-stress")) -> list[str]:
     """Rewrite each requested section whose inputs exist, in whichever of `files` (one path or a
     list, e.g. `section_files()`) holds its markers; return the names rewritten. A section whose
     inputs are missing is logged and left as it is; one with inputs but no markers in any file
@@ -70,7 +70,7 @@ def regenerate(files: Path | Sequence[Path], sections: list[str], runs: Path, re
         shipped_section,
         teacher_section,
     )
-    from conprune.report.report import readme_body, training_steps
+    from conprune.report.report import readme_body, results_body, training_steps
 
     paths = [files] if isinstance(files, Path) else list(files)
     missing = [path for path in paths if not path.is_file()]
@@ -80,6 +80,7 @@ def regenerate(files: Path | Sequence[Path], sections: list[str], runs: Path, re
     inputs = {"teacher": runs / "teacher" / "test" / "wer_by_voice.md", "prune": runs / "prune" / "summary.json",
               "bench": bench, "report": results / "summary.json",
               "deploy": bench, "shipped": shipped / "card.json", "demo": demo / "summary.json",
+              "stress": stress / "summary.json",
               "gpu": bench.parent / "gpu_latency_h200.json",
               "deploy_latency": bench.parent / "deploy_latency50_cpu.json"}
     changed: set[Path] = set()
@@ -105,6 +106,8 @@ def regenerate(files: Path | Sequence[Path], sections: list[str], runs: Path, re
             body = shipped_section(shipped)
         elif name == "demo":
             body = demo_section(demo)
+        elif name == "stress":
+            body = results_body(json.loads(inputs["stress"].read_text()), stress / "report.md", path)
         else:  # the Pareto plot is linked relative to the file that holds the section
             rows = json.loads(inputs["report"].read_text())
             body = readme_body(rows, training_steps(runs), results / "pareto_wer_params.png", path)

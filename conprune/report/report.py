@@ -29,14 +29,13 @@ from conprune.report.comparisons import GREEDY, LM, add_budgets, add_comparisons
 from conprune.report.logs import series, trained_steps
 from conprune.report.lr_choice import choose_learning_rates
 from conprune.report.plots import plot_curves, plot_kept, plot_latency, plot_pareto
-from conprune.report.runs import DEMO_RUNS, curve_runs, discover_runs, parse_run_name
+from conprune.report.runs import DEMO_RUNS, curve_runs, discover_runs
 from conprune.report.scoring import commit_predictions, read_corpus
 from conprune.report.summary import split_words, summary_rows, write_summary
+from conprune.report.table_notes import steps_note, table_note
 from conprune.report.verdicts import (
-    clustered_note,
     delta_text,
     lm_delta_text,
-    lm_note,
     paired_text,
     seeds_clusters_text,
     verdict_section,
@@ -142,52 +141,6 @@ def chosen_p(row: dict) -> float | None:
     return row.get("p_conprune_better_clustered", row.get("p_conprune_better"))
 
 
-TABLE_NOTE = ("WER: greedy CTC, no LM, word-weighted over dev-clean + dev-other and test-clean + test-other. "
-              "Δ: the row's pooled test WER minus conprune's at the same target, with the 95 % interval of a "
-              "paired bootstrap over utterances (10,000 resamples); a method differs from conprune only where "
-              "the interval excludes 0. Steps: optimizer steps of the row's training (conprune: prune + finetune). "
-              "Latency: `make bench`'s side-by-side CPU ratio for the target's conprune student (baselines with "
-              "its shapes share it); – where not measured (dense baselines, targets the bench has not timed).")
-CONFIRM_NOTE = ("Confirm WER: test-confirm-clean + test-confirm-other, a text (Moby Dick unless the corpus was made "
-                "with another) and voice settings that no design decision saw; reported only, no verdict reads it.")
-
-
-def table_note(rows: list[dict]) -> str:
-    """TABLE_NOTE, plus what the seed-aware intervals and the confirm and LM columns are where rows
-    have them."""
-    extra = [clustered_note(rows)] if any("delta_ci95_seeds_clustered" in r for r in rows) else []
-    extra += [CONFIRM_NOTE] if any("confirm_wer" in r for r in rows) else []
-    extra += [lm_note(rows)] if any("lm_test_wer" in r for r in rows) else []
-    extra += [LR_NOTE] if any("lr_grid" in r for r in rows) else []
-    extra += [COMPUTE_NOTE] if any(r.get("budget") == "compute" for r in rows) else []
-    return " ".join([TABLE_NOTE, *extra])
-
-
-COMPUTE_NOTE = ("Budget: every row trains for conprune's steps (`budget: steps`) except the `*_compute` rows, "
-                "which train for as many steps as cost conprune's training compute at the target: MACs per step "
-                "= teacher forward + 3 × student forward, conprune's gate phase at the teacher's width "
-                "(`conprune/pruning/training_compute.py`).")
-LR_NOTE = ("Learning rate: a method trained at several (`conprune sweep --lrs`, run names ending `-lr<LR>`) is "
-           "reported at the one with the lowest seed-0 dev WER, conprune and the baselines alike; every grid "
-           "point's dev WER is in summary.json's `lr_grid`.")
-
-
-def steps_note(steps: dict[str, int]) -> str:
-    """The training budget of every stage, grouped by step count, so equal-steps comparisons can be
-    checked, not trusted: a run that trained a different number of steps shows up as its own group."""
-    if not steps:
-        return "Training steps per stage: no CSV logs found."
-    groups: dict[int, list[str]] = {}
-    for name, n in steps.items():
-        groups.setdefault(n, []).append(name)
-    parts = []
-    for n, names in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
-        kinds = sorted({(parse_run_name(Path(name).name) or (Path(name).name,))[0] for name in names})
-        runs = f"{len(names)} run" + ("s" if len(names) > 1 else "")
-        parts.append(f"{n} steps: {runs} ({', '.join(kinds)})")
-    return f"Training steps per stage (from the CSV logs): {'; '.join(parts)}. conprune = prune + finetune."
-
-
 def targets_in_order(rows: list[dict]) -> list[str]:
     """The targets of `rows` in the table's order, teacher excluded."""
     return list(dict.fromkeys(r["target"] for r in sort_rows(rows) if r["target"] != "none"))
@@ -275,6 +228,14 @@ def readme_body(rows: list[dict], steps: dict[str, int], pareto: Path, readme: P
             f"![test WER vs parameters, all methods]({link})\n\n"
             f"More plots (WER vs latency, sparsity/λ curves, kept structure per layer) in "
             f"[{folder}/report.md]({folder}/report.md).")
+
+
+def results_body(rows: list[dict], report: Path, readme: Path) -> str:
+    """A results folder's verdicts, table and notes for a README section, linking its report.md
+    (whose steps note and plots need the run directories, which a clone does not have)."""
+    link = Path(os.path.relpath(report, readme.resolve().parent)).as_posix()
+    return (f"{verdict_section(rows, targets_in_order(rows))}\n\n{markdown_table(rows)}\n\n{table_note(rows)}\n\n"
+            f"Plots and the training steps per stage: [{link}]({link}).")
 
 
 def run_report(args: argparse.Namespace) -> str:
