@@ -69,11 +69,11 @@ evaluate: $(foreach r,teacher prune prune-macs finetune,$(RUNS)/$(r)/results.jso
 $(RUNS)/finetune/DONE: $(RUNS)/prune/model.pt
 	$(call stage,$(RUNS)/finetune,finetune.yaml '{profile}/finetune.yaml',$(FROM_TEACHER) --model.init_args.student_model $<)
 finetune: $(RUNS)/finetune/model.pt ## train the compact -50 % params student further (distillation)
-# ---- comparisons: `conprune sweep` under RUNS/sweep/; TARGETS, METHODS (or groups), SEEDS, JOBS: its defaults if unset
+# ---- comparisons: `conprune sweep` under RUNS/sweep/; TARGETS, METHODS (or groups), SEEDS, JOBS, LRS, LM (LM_ARGS)
 run_sweep = $(CONPRUNE) sweep --teacher $(TEACHER_FILE) --runs $(RUNS) --data $(DATA) --pieces $(PIECES) \
-	--profile $(PROFILE) --data-args "$(TEACHER_DATA)" $(if $(JOBS),--jobs $(JOBS))
+	--profile $(PROFILE) --data-args "$(TEACHER_DATA)" $(if $(JOBS),--jobs $(JOBS)) $(if $(LM),--lm $(LM) $(LM_ARGS))
 sweep: $(TEACHER_DEP) $(RUNS)/teacher/results.json ## every METHODS at every TARGETS (SEEDS), then the report
-	$(run_sweep) $(if $(TARGETS),--targets $(TARGETS)) $(if $(METHODS),--methods $(METHODS)) $(if $(SEEDS),--seeds $(SEEDS)) \
+	$(run_sweep) $(if $(TARGETS),--targets $(TARGETS)) $(if $(METHODS),--methods $(METHODS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(LRS),--lrs $(LRS)) \
 		&& $(MAKE) --no-print-directory report
 seeds: $(TEACHER_DEP) ## the headline methods at -50/-70 % params, seeds 1 and 2
 	$(run_sweep) --targets params50,params70 --methods headline --seeds 1,2
