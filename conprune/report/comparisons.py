@@ -145,7 +145,7 @@ def score(row: dict, corpus: Corpus, decoding: Decoding) -> None:
     row[decoding.counts] = {name: scored.counts for name, scored in own.items()}
     for name, scored in own.items():
         key = decoding.wers[name]
-        if key in row and not math.isclose(row[key], scored.wer, rel_tol=1e-9):
+        if key in row and not math.isclose(row[key], scored.wer, rel_tol=1e-6):
             log.warning("report: %s %s: its results file gives %s %.6f, its %s %.6f; using the predictions",
                         row["method"], row["target"], key, row[key], decoding.folder, scored.wer)
         row[key] = scored.wer
